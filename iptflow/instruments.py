@@ -1,0 +1,161 @@
+"""Instrument definitions (data), measure validation and outcome rules.
+
+Instruments are declared in protocol and adaptation files (``[instruments.ID]``);
+this module holds their model and the arithmetic of SPEC §2 "Outcome" and §3.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Number = int | float
+
+
+class ItemRange(BaseModel):
+    """A range that applies to some items (1-based positions)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    items: list[int] = Field(description="1-based item positions this range applies to")
+    min: int
+    max: int
+
+
+class ReviewTrigger(BaseModel):
+    """A measure that opens a review: an item above a value, or a score at least a value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    review: str
+    item: int | None = Field(None, description="1-based item position")
+    above: float | None = Field(None, description="the item (or score) must be above this")
+    score_at_least: float | None = None
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> ReviewTrigger:
+        if (self.item is None) == (self.score_at_least is None):
+            raise ValueError("a review trigger needs exactly one of 'item' or 'score_at_least'")
+        if self.item is not None and self.above is None:
+            raise ValueError("an item trigger needs 'above'")
+        return self
+
+    def fires(self, score: Number, items: list[int] | None) -> bool:
+        if self.item is not None:
+            if items is None or self.item > len(items):
+                return False
+            return items[self.item - 1] > (self.above or 0)
+        return score >= (self.score_at_least or 0)
+
+
+class OutcomeRule(BaseModel):
+    """One outcome status; every condition given must hold. Rules are tried in order.
+
+    Percent conditions compare the reduction from baseline, ``100 * (baseline - latest) /
+    baseline``; with a baseline of 0 they never hold.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    status: str
+    latest_below: float | None = None
+    latest_at_most: float | None = None
+    reduction_pct_at_least: float | None = None
+    reduction_pct_above: float | None = None
+    drop_at_least: float | None = Field(None, description="baseline - latest, in points")
+
+    def holds(self, baseline: Number, latest: Number) -> bool:
+        if self.latest_below is not None and not latest < self.latest_below:
+            return False
+        if self.latest_at_most is not None and not latest <= self.latest_at_most:
+            return False
+        if self.drop_at_least is not None and not (
+            Fraction(baseline) - Fraction(latest) >= Fraction(self.drop_at_least)
+        ):
+            return False
+        for threshold, strict in (
+            (self.reduction_pct_at_least, False),
+            (self.reduction_pct_above, True),
+        ):
+            if threshold is None:
+                continue
+            if baseline == 0:
+                return False
+            reduction = reduction_pct(baseline, latest)
+            if reduction < Fraction(threshold) or (strict and reduction == Fraction(threshold)):
+                return False
+        return True
+
+
+class Instrument(BaseModel):
+    """A rating scale: its range, its items, what it opens, and its outcome rules."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    title: str
+    min: float = 0
+    max: float | None = Field(None, description="upper bound; omitted means unbounded")
+    integer: bool = Field(True, description="scores must be JSON integers")
+    items: int = Field(0, description="number of items; 0 means the instrument has no items")
+    item_min: int = 0
+    item_max: int = 0
+    item_ranges: list[ItemRange] = Field(
+        default_factory=list, description="ranges for particular items, overriding item_min/max"
+    )
+    opens_reviews: list[ReviewTrigger] = Field(default_factory=list)
+    outcome: list[OutcomeRule] = Field(default_factory=list)
+    otherwise: str = Field("non_response", description="status when no outcome rule holds")
+    loinc: str | None = Field(None, description="LOINC code of the total score, if any")
+
+    def item_bounds(self, position: int) -> tuple[int, int]:
+        for rng in self.item_ranges:
+            if position in rng.items:
+                return rng.min, rng.max
+        return self.item_min, self.item_max
+
+    def check(self, score: Number, items: list[int] | None) -> str | None:
+        """Return what is wrong with a measure, in words, or None when it is valid."""
+        if self.integer and not isinstance(score, int):
+            return f"score must be an integer, got {score!r}"
+        if score < self.min or (self.max is not None and score > self.max):
+            upper = "" if self.max is None else f"-{_fmt(self.max)}"
+            return f"score {score!r} is outside {_fmt(self.min)}{upper}"
+        if items is None:
+            return None
+        if self.items == 0:
+            return "this instrument has no items: 'items' is not allowed"
+        if len(items) != self.items:
+            return f"expected {self.items} items, got {len(items)}"
+        for pos, value in enumerate(items, start=1):
+            lo, hi = self.item_bounds(pos)
+            if not lo <= value <= hi:
+                return f"item {pos} is {value}, outside {lo}-{hi}"
+        if sum(items) != score:
+            return f"items sum to {sum(items)}, not to the score {score!r}"
+        return None
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def reduction_pct(baseline: Number, latest: Number) -> Fraction:
+    """Exact percentage reduction from baseline (positive = improvement)."""
+    return Fraction(100) * (Fraction(baseline) - Fraction(latest)) / Fraction(baseline)
+
+
+def change_pct(baseline: Number, latest: Number) -> float | None:
+    """``100 * (latest - baseline) / baseline`` to 1 decimal, halves away from zero."""
+    if baseline == 0:
+        return None
+    exact = Decimal(100) * (Decimal(latest) - Decimal(baseline)) / Decimal(baseline)
+    return float(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+OutcomeStatus = Literal["remission", "response", "partial_response", "non_response"]
+
+
+def outcome_status(instrument: Instrument, baseline: Number, latest: Number) -> str:
+    for rule in instrument.outcome:
+        if rule.holds(baseline, latest):
+            return rule.status
+    return instrument.otherwise

@@ -1,0 +1,1 @@
+"""Protocol definitions shipped with iptflow (TOML data files; nothing here is code)."""
