@@ -139,7 +139,7 @@ class CompiledProtocol:
             if name not in protocol.instruments:
                 raise ProtocolError(f"protocol {protocol.id}: primary instrument {name!r} is not defined")
         if protocol.initial_state not in self.allowed:
-            raise ProtocolError(f"protocol {protocol.id}: initial state {protocol.initial_state!r} is unknown")
+            raise ProtocolError(f"protocol {protocol.id}: unknown initial state {protocol.initial_state!r}")
         models = tuple(et.model for et in self.event_types.values())
         union: Any = (
             models[0]

@@ -1,0 +1,78 @@
+"""``iptflow protocols``, ``iptflow show`` and ``iptflow schema``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .. import diagram
+from ..protocol import ProtocolDef
+from . import cli
+from .options import json_option, protocols_dir_option, registry_for
+
+
+@cli.command()
+@json_option
+@protocols_dir_option
+def protocols(as_json: bool, protocols_dirs: tuple[str, ...]) -> None:
+    """List the protocols, variants and adaptations that are available."""
+    registry = registry_for(protocols_dirs)
+    items = []
+    for pid in registry.protocol_ids():
+        item = registry.find(pid)
+        kind = "variant" if pid in registry.variants else "protocol"
+        items.append(
+            {
+                "id": pid,
+                "kind": kind,
+                "version": item.version,
+                "title": item.title,
+                "source": registry.sources.get(("protocol", pid)),
+                **({"extends": item.extends} if kind == "variant" else {}),  # type: ignore[union-attr]
+            }
+        )
+    adaptations = [
+        {"id": aid, "title": a.title, "plugin": plugin}
+        for aid, (a, plugin) in sorted(registry.adaptations.items())
+    ]
+    if as_json:
+        click.echo(json.dumps({"protocols": items, "adaptations": adaptations}, indent=2))
+        return
+    for it in items:
+        extra = f" (variant of {it['extends']})" if it["kind"] == "variant" else ""
+        click.echo(f"{it['id']} {it['version']}: {it['title']}{extra}")
+    if adaptations:
+        click.echo("adaptations:")
+        for a in adaptations:
+            click.echo(f"  {a['id']}: {a['title']} (plugin {a['plugin']})")
+
+
+@cli.command()
+@click.argument("protocol")
+@click.option("--adapt", "adaptations", multiple=True, help="An adaptation to apply (repeatable).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "mermaid"]), default="text",
+    show_default=True,
+)
+@protocols_dir_option
+def show(
+    protocol: str, adaptations: tuple[str, ...], fmt: str, protocols_dirs: tuple[str, ...]
+) -> None:
+    """Show a resolved protocol: its states, events, requirements, or a diagram."""
+    registry = registry_for(protocols_dirs)
+    resolved = registry.resolve(protocol, adaptations)
+    registry.compile_resolved(resolved)  # a protocol that does not compile is an error here too
+    if fmt == "json":
+        click.echo(json.dumps(diagram.to_json(resolved), indent=2))
+    elif fmt == "mermaid":
+        click.echo(diagram.to_mermaid(resolved))
+    else:
+        click.echo(diagram.to_text(resolved))
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(["protocol"]))
+def schema(kind: str) -> None:
+    """Print the JSON Schema of a file format."""
+    click.echo(json.dumps(ProtocolDef.model_json_schema(), indent=2))
