@@ -61,13 +61,20 @@ class Course:
     # -- opening -----------------------------------------------------------------------------
     @classmethod
     def try_open(
-        cls, raw: Mapping[str, Any], registry: Registry | None = None, *, notify: bool = True
+        cls,
+        raw: Mapping[str, Any],
+        registry: Registry | None = None,
+        *,
+        notify: bool = True,
+        compiled: CompiledProtocol | None = None,
     ) -> tuple[Course | None, Result]:
         """Open a course from its ``course_opened`` event without raising on rejection.
 
         Returns ``(course, Accepted)`` or ``(None, Rejection)``. An unknown protocol or
         adaptation, or conflicting adaptations, raise :class:`iptflow.errors.ProtocolError`:
-        the course cannot exist at all.
+        the course cannot exist at all. ``compiled`` opens the course on a given compiled
+        protocol instead of resolving the event's protocol and adaptations (the store uses
+        it to load a course with the protocol it was opened under).
         """
         from pydantic import ValidationError
 
@@ -89,7 +96,8 @@ class Course:
             return None, Rejection(
                 "invalid_event", describe_validation_error(exc, "course_opened"), "course_opened"
             )
-        compiled = registry.compile(opened.protocol, opened.adaptations)
+        if compiled is None:
+            compiled = registry.compile(opened.protocol, opened.adaptations)
         course = cls(compiled, opened)
         course._notify = course._notify and notify
         failed = [(r.name, m) for r in compiled.open_requires if (m := r.failure(course, opened))]
@@ -116,13 +124,15 @@ class Course:
         registry: Registry | None = None,
         *,
         notify: bool = True,
+        compiled: CompiledProtocol | None = None,
     ) -> Course:
         """Rebuild a course from accepted events; any rejection raises EventRejected.
 
         With ``notify=False`` observer hooks are not called (the events were seen before).
+        ``compiled`` is passed to :meth:`try_open`.
         """
         it = iter(events)
-        course, result = cls.try_open(next(it), registry, notify=notify)
+        course, result = cls.try_open(next(it), registry, notify=notify, compiled=compiled)
         if course is None:
             raise EventRejected(result)
         for raw in it:
@@ -339,7 +349,9 @@ class Course:
     def _restore(self) -> None:
         """Undo a partly applied event by rebuilding from the accepted history."""
         fresh = (
-            Course.replay(self.history, self._compiled.registry, notify=False)
+            Course.replay(
+                self.history, self._compiled.registry, notify=False, compiled=self._compiled
+            )
             if self.history
             else None
         )
