@@ -138,16 +138,23 @@ def _fmt(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def _as_written(value: Number) -> str:
+    """A score as the event wrote it: floats by their shortest repr (1.1, not 1.1000000000000000888)."""
+    return str(value)
+
+
 def reduction_pct(baseline: Number, latest: Number) -> Fraction:
     """Exact percentage reduction from baseline (positive = improvement)."""
-    return Fraction(100) * (Fraction(baseline) - Fraction(latest)) / Fraction(baseline)
+    base, last = Fraction(_as_written(baseline)), Fraction(_as_written(latest))
+    return Fraction(100) * (base - last) / base
 
 
 def change_pct(baseline: Number, latest: Number) -> float | None:
     """``100 * (latest - baseline) / baseline`` to 1 decimal, halves away from zero."""
     if baseline == 0:
         return None
-    exact = Decimal(100) * (Decimal(latest) - Decimal(baseline)) / Decimal(baseline)
+    base, last = Decimal(_as_written(baseline)), Decimal(_as_written(latest))
+    exact = Decimal(100) * (last - base) / base
     return float(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
