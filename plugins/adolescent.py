@@ -1,0 +1,41 @@
+"""IPT-A, interpersonal psychotherapy for depressed adolescents (SPEC.md §4 "adolescent").
+
+The rules are data in ``adolescent.toml``; this module registers that data and the two
+events the adaptation adds. It uses only guards of iptflow's core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import iptflow
+from iptflow.events import Event, EventType
+
+DATA = Path(__file__).with_name("adolescent.toml")
+
+
+class GuardianConsentRecorded(Event):
+    """A parent or guardian consented to the adolescent's treatment."""
+
+    type: Literal["guardian_consent_recorded"]
+
+
+class ParentSessionHeld(Event):
+    """A session with a parent or guardian (at the start, in the middle, at the end)."""
+
+    type: Literal["parent_session_held"]
+
+
+@iptflow.hookimpl
+def register_adaptations(register: Callable[[iptflow.AdaptationDef], None]) -> None:
+    register(iptflow.load_adaptation(DATA))
+
+
+@iptflow.hookimpl
+def register_events(register: Callable[[EventType], None]) -> None:
+    register(EventType("guardian_consent_recorded", GuardianConsentRecorded,
+                       description="a guardian's consent to treatment"))
+    register(EventType("parent_session_held", ParentSessionHeld,
+                       description="a session with a parent or guardian"))

@@ -1,0 +1,50 @@
+"""IPT for bulimia nervosa and binge-eating disorder (SPEC.md §4 "bulimia").
+
+The rules are data in ``bulimia.toml``: medical clearance before treatment, the eating
+disorder instruments, and the group format (``treatment_started`` routed to ``pre_group``
+when ``course_opened.format`` is ``group``). This module registers that data and the three
+events the adaptation adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import iptflow
+from iptflow.events import Event, EventType
+
+DATA = Path(__file__).with_name("bulimia.toml")
+
+
+class MedicalClearanceRecorded(Event):
+    """Medical risk (electrolytes, heart rate, weight) was cleared for outpatient therapy."""
+
+    type: Literal["medical_clearance_recorded"]
+
+
+class PreGroupMeetingHeld(Event):
+    """An individual meeting before a group course starts."""
+
+    type: Literal["pre_group_meeting_held"]
+
+
+class GroupStarted(Event):
+    """pre_group -> initial: the group's first session."""
+
+    type: Literal["group_started"]
+
+
+@iptflow.hookimpl
+def register_adaptations(register: Callable[[iptflow.AdaptationDef], None]) -> None:
+    register(iptflow.load_adaptation(DATA))
+
+
+@iptflow.hookimpl
+def register_events(register: Callable[[EventType], None]) -> None:
+    register(EventType("medical_clearance_recorded", MedicalClearanceRecorded,
+                       description="medical clearance before treatment"))
+    register(EventType("pre_group_meeting_held", PreGroupMeetingHeld,
+                       description="an individual pre-group meeting"))
+    register(EventType("group_started", GroupStarted, description="pre_group -> initial"))
