@@ -1,0 +1,113 @@
+"""The store's schema, as ``sqlite_utils.Migrations("iptflow")``.
+
+Each migration is applied once per database, in order, inside a transaction together with its
+record in ``_sqlite_migrations``. Names are never renamed and applied migrations are never
+edited: a change to the schema is a new migration at the end. ``sqlite-utils migrate DB
+iptflow/migrations.py`` applies them from the command line too.
+
+Tables:
+
+* ``protocols``: every resolved protocol a course was opened under, as canonical JSON, keyed by
+  its fingerprint, so a course always loads with the protocol it was opened under.
+* ``courses``: one row per course: its protocol, its position in the log (``last_seq``,
+  ``last_hash``) and a derived summary (state, sessions, outcome, reviews, deviations) kept in
+  the same transaction as each event; timestamps come from events, not from the clock.
+* ``events``: the append-only log, primary key ``(course_id, seq)``, each event's JSON body as
+  given, hash-chained per course; triggers refuse ``UPDATE`` and ``DELETE``.
+* ``course_adaptations``: one row per (course, adaptation), for filtering by adaptation.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("iptflow")
+
+
+@migrations(name="m001_core_tables")
+def m001_core_tables(db: Database) -> None:
+    db["protocols"].create(
+        {
+            "fingerprint": str,
+            "protocol_id": str,
+            "version": str,
+            "adaptations": str,  # JSON list
+            "resolved": str,  # the resolved protocol's canonical JSON
+        },
+        pk="fingerprint",
+        not_null=["protocol_id", "version", "adaptations", "resolved"],
+    )
+    db["courses"].create(
+        {
+            "id": str,
+            "fingerprint": str,
+            "protocol_id": str,
+            "protocol_version": str,
+            "adaptations": str,  # JSON list
+            "format": str,
+            "state": str,
+            "last_seq": int,
+            "last_hash": str,
+            "created_at": str,  # course_opened's "at", as given
+            "updated_at": str,  # the last accepted event's "at", as given
+            "synthetic": int,  # 1 for simulated courses (research tooling)
+            "sessions_held": int,
+            "outcome_status": str,
+            "open_reviews": str,  # JSON list
+            "deviations": int,
+        },
+        pk="id",
+        foreign_keys=[("fingerprint", "protocols", "fingerprint")],
+        not_null=[
+            "fingerprint", "protocol_id", "protocol_version", "adaptations", "format", "state",
+            "last_seq", "last_hash", "created_at", "updated_at", "synthetic", "sessions_held",
+            "open_reviews", "deviations",
+        ],
+        defaults={"synthetic": 0},
+    )
+    db["events"].create(
+        {
+            "course_id": str,
+            "seq": int,
+            "type": str,
+            "at": str,
+            "actor": str,
+            "body": str,  # the event's JSON, as given
+            "prev_hash": str,
+            "hash": str,
+            "idempotency_key": str,
+            "recorded_at": str,  # wall clock when written: audit metadata only
+        },
+        pk=("course_id", "seq"),
+        foreign_keys=[("course_id", "courses", "id")],
+        not_null=["type", "at", "body", "prev_hash", "hash"],
+    )
+    db["events"].create_index(
+        ["course_id", "idempotency_key"], index_name="events_idempotency_key", unique=True
+    )
+    db["courses"].create_index(["fingerprint"], index_name="courses_fingerprint")
+    db.execute(
+        "CREATE TRIGGER events_no_update BEFORE UPDATE ON events "
+        "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER events_no_delete BEFORE DELETE ON events "
+        "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END"
+    )
+
+
+@migrations(name="m002_course_filters")
+def m002_course_filters(db: Database) -> None:
+    db["course_adaptations"].create(
+        {"course_id": str, "adaptation": str},
+        pk=("course_id", "adaptation"),
+        foreign_keys=[("course_id", "courses", "id")],
+    )
+    db["course_adaptations"].create_index(["adaptation"], index_name="course_adaptations_adaptation")
+    db["courses"].create_index(["state"], index_name="courses_state")
+    db["courses"].create_index(["protocol_id"], index_name="courses_protocol_id")
+    db.execute(
+        "INSERT INTO course_adaptations (course_id, adaptation) "
+        "SELECT courses.id, value FROM courses, json_each(courses.adaptations)"
+    )
+

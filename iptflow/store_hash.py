@@ -1,0 +1,37 @@
+"""Event bodies and the per-course hash chain of the store.
+
+An event is stored as the JSON text of the mapping it was given as (keys in the given order,
+no spaces, UTF-8, strict JSON: NaN and Infinity are refused). Each stored event carries::
+
+    hash = "sha256:" + sha256(prev_hash "\\n" course_id "\\n" seq "\\n" body)
+
+where ``prev_hash`` is the previous event's hash and, for the first event (seq 1), the
+fingerprint of the resolved protocol the course was opened under. Changing any stored body,
+seq, course id or the course's protocol fingerprint breaks the chain from that event on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+
+def encode_event(event: Mapping[str, Any]) -> str:
+    """The stored JSON text of an event. Raises ValueError or TypeError if it is not JSON."""
+    return json.dumps(dict(event), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _no_constants(token: str) -> Any:
+    raise ValueError(f"{token} is not valid JSON")
+
+
+def decode_event(body: str) -> Any:
+    """Parse a stored body (strict JSON)."""
+    return json.loads(body, parse_constant=_no_constants)
+
+
+def event_hash(prev_hash: str, course_id: str, seq: int, body: str) -> str:
+    text = f"{prev_hash}\n{course_id}\n{seq}\n{body}"
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
