@@ -1,0 +1,50 @@
+"""``iptflow generate``: course files derived from a compiled protocol (model-based tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import IptflowError
+from ..generate import cover_transitions, random_courses, write_courses
+from . import cli
+from .options import protocols_dir_option, registry_for
+
+
+class GenerationIncomplete(IptflowError):
+    code = "generation_incomplete"
+
+
+@cli.command()
+@click.argument("protocol")
+@click.option("--adapt", "adaptations", multiple=True, help="An adaptation to enable (repeatable).")
+@click.option("--cover", type=click.Choice(["transitions"]), default=None,
+              help="Write courses that take every transition and fail every requirement.")
+@click.option("--random", "random_n", type=click.IntRange(min=1), default=None,
+              help="Write N random valid courses.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --random.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory to write *.course.jsonl files into.")
+@protocols_dir_option
+def generate(protocol: str, adaptations: tuple[str, ...], cover: str | None, random_n: int | None,
+             seed: int, out_dir: str, protocols_dirs: tuple[str, ...]) -> None:
+    """Write course files for PROTOCOL that `iptflow replay` and the pytest plugin check.
+
+    The same arguments always write the same files, byte for byte.
+    """
+    if cover is None and random_n is None:
+        raise click.UsageError("give --cover transitions, --random N, or both")
+    compiled = registry_for(protocols_dirs).compile(protocol, adaptations)
+    courses = []
+    if cover is not None:
+        covering, uncovered, unfailed = cover_transitions(compiled)
+        if uncovered or unfailed:
+            parts = [f"{s} --{e}-> (route {i})" for s, e, i in uncovered] + [
+                f"requirement {n} never failed" for n in unfailed]
+            raise GenerationIncomplete("could not cover: " + "; ".join(parts))
+        courses += covering
+    if random_n is not None:
+        courses += random_courses(compiled, random_n, seed)
+    paths = write_courses(courses, Path(out_dir))
+    click.echo(f"wrote {len(paths)} course files to {out_dir}")
