@@ -61,6 +61,20 @@ class ProtocolFileError(ProtocolError):
         self.problems = problems or []
 
 
+class MissingExtra(IptflowError):
+    """An optional feature needs a package that is not installed (e.g. ``iptflow[fhir]``)."""
+
+    code = "missing_extra"
+
+    def __init__(self, feature: str, extra: str, package: str) -> None:
+        super().__init__(
+            f"{feature} needs the optional package {package}: pip install 'iptflow[{extra}]'",
+            extra=extra,
+            package=package,
+        )
+        self.extra = extra
+
+
 class CourseFileError(IptflowError):
     """A course file cannot be used at all (replay exits 2)."""
 
