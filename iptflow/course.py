@@ -257,7 +257,10 @@ class Course:
         assert etype is not None
         event_type = compiled.event_types[etype]
         if event_type.check is not None:
-            problem = event_type.check(self, event)
+            try:
+                problem = event_type.check(self, event)
+            except Exception as exc:  # a plugin's check failed: name it; nothing has changed
+                raise _event_plugin_error(compiled, etype, "check", exc) from exc
             if problem:
                 return Rejection("invalid_event", problem, etype)
         routes = compiled.allowed[self.state].get(etype)
@@ -282,16 +285,15 @@ class Course:
         failed = [(r.name, m) for r in route.requires if (m := r.failure(self, event))]
         if failed:
             return _guard_rejection(etype, failed)
+        accepted_events = len(self.history)
         try:
             return self._accept(raw, event, etype, route)
         except Exception as exc:
+            del self.history[accepted_events:]  # an observer may fail after the event was logged
             self._restore()
             if isinstance(exc, IptflowError):
                 raise
-            raise PluginError(
-                f"applying {etype} failed inside a plugin: {type(exc).__name__}: {exc}",
-                hook="register_events",
-            ) from exc
+            raise _event_plugin_error(compiled, etype, "effect", exc) from exc
 
     def _accept(self, raw: Mapping[str, Any], event: Any, etype: str, route: Route) -> Accepted:
         compiled = self._compiled
@@ -373,6 +375,18 @@ class _NoData:
 
     def __getattr__(self, name: str) -> Any:
         raise AttributeError(name)
+
+
+def _event_plugin_error(
+    compiled: CompiledProtocol, etype: str, part: str, exc: Exception
+) -> PluginError:
+    plugin = compiled.registry.event_plugins.get(etype)
+    return PluginError(
+        f"plugin {plugin}: the {part} of event {etype} (hook register_events) raised "
+        f"{type(exc).__name__}: {exc}",
+        plugin=plugin,
+        hook="register_events",
+    )
 
 
 def _guard_rejection(etype: str, failed: list[tuple[str, str]]) -> Rejection:

@@ -11,6 +11,7 @@ allows. See docs/architecture.md for the measurements behind this shape.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Union
@@ -35,6 +36,7 @@ class BoundRequirement:
     description: str
     plugin: str
     message: str | None = None
+    guard: str | None = None
 
     def failure(self, course: Course, event: Any) -> str | None:
         try:
@@ -42,7 +44,8 @@ class BoundRequirement:
             return self.message if failed and self.message else failed
         except Exception as exc:  # a plugin's guard failed: name it, change nothing
             raise PluginError(
-                f"plugin {self.plugin}: guard {self.name!r} raised {type(exc).__name__}: {exc}",
+                f"plugin {self.plugin}: guard {self.guard or self.name!r} (requirement "
+                f"{self.name!r}) raised {type(exc).__name__}: {exc}",
                 plugin=self.plugin,
                 hook="register_guards",
             ) from exc
@@ -66,6 +69,30 @@ class BoundCheck:
     fn: Callable[..., str | None]
     params: dict[str, Any]
     plugin: str
+
+
+def params_problem(fn: Callable[..., Any], params: dict[str, Any]) -> str | None:
+    """What is wrong with calling ``fn(course, event, **params)``, or None.
+
+    Catches a misspelt or missing parameter in protocol data when the protocol is compiled,
+    not when the first course reaches the requirement.
+    """
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return None
+    parameters = list(signature.parameters.values())[2:]
+    names = [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    takes = f" (it takes: {', '.join(names)})" if names else " (it takes no parameters)"
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            return f"unknown parameter(s) {', '.join(map(repr, unknown))}{takes}"
+    try:
+        signature.bind(None, None, **params)
+    except TypeError as exc:
+        return f"{exc}{takes}"
+    return None
 
 
 def _route_condition(when: tuple[tuple[str, str], ...]) -> Callable[[Any], bool]:
@@ -158,7 +185,14 @@ class CompiledProtocol:
                 f"protocol {self.protocol.id}: requirement {name!r} uses unknown guard {rdef.guard!r}"
             )
         fn, plugin = entry
-        return BoundRequirement(name, fn, dict(rdef.params), rdef.description, plugin, rdef.message)
+        problem = params_problem(fn, rdef.params)
+        if problem:
+            raise ProtocolError(
+                f"protocol {self.protocol.id}: requirement {name!r} (guard {rdef.guard!r}): {problem}"
+            )
+        return BoundRequirement(
+            name, fn, dict(rdef.params), rdef.description, plugin, rdef.message, rdef.guard
+        )
 
     def _req(self, name: str, where: str) -> BoundRequirement:
         try:
@@ -175,6 +209,11 @@ class CompiledProtocol:
                 f"protocol {self.protocol.id}: deviation {code!r} uses unknown check {name!r}"
             )
         fn, plugin = entry
+        problem = params_problem(fn, params)
+        if problem:
+            raise ProtocolError(
+                f"protocol {self.protocol.id}: deviation {code!r} (check {name!r}): {problem}"
+            )
         return BoundCheck(code, fn, dict(params), plugin)
 
     def _build_machine(self) -> Machine:

@@ -67,18 +67,27 @@ def make_plugin_manager(
                     f"plugin {ep.name}: cannot load {ep.value}: {type(exc).__name__}: {exc}",
                     plugin=ep.name,
                 ) from exc
-            pm.register(module, name=ep.name)
+            _register(pm, module, ep.name)
             dist = ep.dist
             where = f"entry point of {dist.name} {dist.version}" if dist else "entry point"
             info[ep.name] = PluginInfo(ep.name, ep.value, where)
     for name, module in (extra or {}).items():
-        pm.register(module, name=name)
+        _register(pm, module, name)
         info[name] = PluginInfo(name, getattr(module, "__name__", repr(module)), "registered")
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin_name}: {exc}", plugin=exc.plugin_name) from exc
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        raise PluginError(f"plugin {name}: {exc}", plugin=name) from exc
     return pm, info
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """Register a plugin; a hook implementation pluggy cannot accept names the plugin."""
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {name}: {exc}", plugin=name) from exc
 
 
 def load_plugins() -> pluggy.PluginManager:

@@ -88,8 +88,12 @@ class Registry:
 
             try:
                 impl.function(*[bound for _ in impl.argnames])
-            except (PluginError, ProtocolError):
+            except PluginError:
                 raise
+            except ProtocolError as exc:
+                raise PluginError(
+                    f"plugin {plugin}: hook {hook_name}: {exc}", plugin=plugin, hook=hook_name
+                ) from exc
             except Exception as exc:
                 raise PluginError(
                     f"plugin {plugin}: hook {hook_name} raised {type(exc).__name__}: {exc}",
