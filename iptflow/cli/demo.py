@@ -1,20 +1,43 @@
-"""``iptflow demo``: a complete 12-session course of standard IPT."""
+"""``iptflow demo``: a complete 12-session course of standard IPT, also written to the store."""
 
 from __future__ import annotations
+
+import os
 
 import click
 
 from ..demo import demo_events
 from ..replay import Line, replay_lines
+from ..store import Store
 from . import cli
+from .course import db_option
 from .replay import render_timeline
 
 
+def free_demo_id(store: Store) -> str:
+    """``demo-001``, or the first of ``demo-002``, ``demo-003``, ... not yet in the store."""
+    n = 1
+    while store.exists(f"demo-{n:03d}"):
+        n += 1
+    return f"demo-{n:03d}"
+
+
 @cli.command()
-def demo() -> None:
-    """Run a complete 12-session example course and print its timeline and outcome."""
-    events = demo_events()
-    result = replay_lines(
-        (Line(i, event=e) for i, e in enumerate(events, start=1)), name="demo course"
-    )
+@db_option
+def demo(db_path: str) -> None:
+    """Run a complete 12-session example course, print its timeline and outcome, and store it.
+
+    The course is stored as demo-001 in --db; if that id is taken, as the next free demo-NNN
+    (an earlier demo course is never replaced).
+    """
+    with Store.open(db_path) as store:
+        course_id = free_demo_id(store)
+        events = demo_events(course_id)
+        result = replay_lines(
+            (Line(i, event=e) for i, e in enumerate(events, start=1)), name="demo course"
+        )
+        store.import_many([events])
     click.echo(render_timeline(result))
+    where = os.path.abspath(db_path)
+    click.echo(f"stored as course {course_id} in {where}")
+    click.echo(f"  iptflow course show {course_id} --db {db_path}")
