@@ -1,0 +1,65 @@
+"""``iptflow plugins``: the loaded plugins, where each comes from, its hooks and what it added."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..plugins import load_plugins, plugin_info
+from ..registry import default_registry
+from . import cli
+from .options import json_option
+
+# what a plugin registered, by the registry's kind name -> the key in the listing
+_KINDS = {
+    "protocol": "protocols",
+    "adaptation": "adaptations",
+    "event": "events",
+    "guard": "guards",
+    "deviation check": "deviation_checks",
+}
+
+
+def plugin_listing() -> list[dict[str, Any]]:
+    """One entry per loaded plugin: name, module, source, hooks, and what it registered."""
+    pm = load_plugins()
+    registry = default_registry()
+    registered: dict[str, dict[str, list[str]]] = {}
+    for (kind, name), plugin in registry.sources.items():
+        if kind in _KINDS:
+            registered.setdefault(plugin, {}).setdefault(_KINDS[kind], []).append(name)
+    out = []
+    for name, info in plugin_info().items():
+        plugin = pm.get_plugin(name)
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        adds = registered.get(name, {})
+        out.append(
+            {
+                "name": name,
+                "module": info.module,
+                "source": info.source,
+                "hooks": hooks,
+                "registers": {key: sorted(adds[key]) for key in _KINDS.values() if key in adds},
+            }
+        )
+    return out
+
+
+@cli.command()
+@json_option
+def plugins(as_json: bool) -> None:
+    """List the loaded plugins: where each comes from and the hooks it implements.
+
+    IPTFLOW_PLUGINS (comma-separated entry-point names) restricts which installed plugins load.
+    """
+    listing = plugin_listing()
+    if as_json:
+        click.echo(json.dumps(listing, indent=2))
+        return
+    for item in listing:
+        click.echo(f"{item['name']} ({item['module']}; {item['source']})")
+        click.echo(f"  hooks: {', '.join(item['hooks']) or 'none'}")
+        for key, names in item["registers"].items():
+            click.echo(f"  {key.replace('_', ' ')}: {', '.join(names)}")
