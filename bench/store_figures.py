@@ -1,0 +1,254 @@
+"""Store figures (durable append, bulk import, load) and ``iptflow simulate``."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import baseline
+import workload
+from harness import compare, figure, not_available, timed
+
+from iptflow import Course, default_registry
+from iptflow.demo import demo_events
+
+
+def _store_class() -> Any:
+    if importlib.util.find_spec("iptflow.store") is None:
+        return None
+    from iptflow.store import Store
+
+    return Store
+
+
+def clean_courses(n: int) -> list[list[dict[str, Any]]]:
+    """Workload courses whose every event the engine accepts (so every append writes)."""
+    courses, _ = workload.build(n * 3)
+    registry = default_registry()
+    out = []
+    for events in courses:
+        course, result = Course.try_open(events[0], registry)
+        if course is not None and all(course.apply(e).ok for e in events[1:]):
+            out.append(events)
+        if len(out) == n:
+            break
+    return out
+
+
+def durable_append(rounds: int, n_events: int, synchronous: str) -> dict[str, Any]:
+    """One event per transaction through Store.apply against raw sqlite3, same pragmas."""
+    store_cls = _store_class()
+    if store_cls is None:
+        return not_available("iptflow.store is not installed in this tree")
+    templates = clean_courses(8)
+    plan: list[tuple[int, int, int]] = []  # (course, template, index of the event to append)
+    course = 0
+    while len(plan) < n_events:
+        ti = course % len(templates)
+        plan += [(course, ti, i) for i in range(1, len(templates[ti]))]
+        course += 1
+    plan = plan[:n_events]
+    used = sorted({(c, ti) for c, ti, _ in plan})
+    with tempfile.TemporaryDirectory(prefix="iptflow-bench-") as tmp:
+        store = store_cls.open(Path(tmp) / "store.db", synchronous=synchronous)
+        raw = baseline.RawSQLite(Path(tmp) / "raw.db", synchronous)
+
+        def name(r: int, c: int) -> str:
+            return f"append-{r}-{c}"
+
+        # open every round's courses up front: only appends are timed
+        for r in range(rounds + 1):
+            for c, ti in used:
+                store.open_course(dict(templates[ti][0], course_id=name(r, c)))
+        round_of = {"store": iter(range(rounds + 1)), "raw": iter(range(rounds + 1))}
+
+        def subject() -> None:
+            r = next(round_of["store"])
+            for c, ti, i in plan:
+                result = store.apply(name(r, c), templates[ti][i])
+                if not result.ok:
+                    raise RuntimeError(f"store rejected a clean event: {result.code}")
+
+        def base() -> None:
+            r = next(round_of["raw"])
+            for c, ti, i in plan:
+                raw.append(name(r, c), i + 1, templates[ti][i])
+
+        # warm-up round (index 0 of both)
+        subject()
+        base()
+        fig = compare(
+            rounds,
+            subject,
+            base,
+            lambda seconds: seconds / n_events * 1e6,
+            unit="us/event",
+            baseline_name=f"raw sqlite3, one INSERT per transaction (WAL, synchronous={synchronous})",
+            target=1.2,
+            note=f"{n_events} events, WAL, synchronous={synchronous}",
+        )
+        store.close()
+        raw.close()
+    return fig
+
+
+def bulk_import(rounds: int, n_courses: int) -> dict[str, Any]:
+    """Events/s of Store.import_many(course files) against raw executemany of the same rows."""
+    store_cls = _store_class()
+    if store_cls is None:
+        return not_available("iptflow.store is not installed in this tree")
+    courses = clean_courses(n_courses)
+    events = sum(len(c) for c in courses)
+    with tempfile.TemporaryDirectory(prefix="iptflow-bench-") as tmp:
+        root = Path(tmp)
+        paths = workload.write_course_files(root / "files", courses)
+        counter = iter(range(4 * rounds + 4))
+
+        def fresh(kind: str) -> Path:
+            return root / f"{kind}-{next(counter)}.db"
+
+        stores: list[Any] = []
+        raws: list[Any] = []
+
+        def subject() -> None:
+            store = stores.pop()
+            store.import_many(paths)
+            store.close()
+
+        def base() -> None:
+            raw = raws.pop()
+            raw.insert_many(baseline.rows_of_files(paths))
+            raw.close()
+
+        def prepare() -> None:  # databases are created (migrated) outside the timed calls
+            stores.append(store_cls.open(fresh("store")))
+            raws.append(baseline.RawSQLite(fresh("raw")))
+
+        prepare()
+        subject()
+        base()
+        subject_values: list[float] = []
+        baseline_values: list[float] = []
+        ratios: list[float] = []
+        for r in range(rounds):
+            prepare()
+            order: list[tuple[str, Callable[[], None]]] = [("b", base), ("s", subject)]
+            seconds = {k: timed(fn) for k, fn in (order if r % 2 == 0 else order[::-1])}
+            subject_values.append(events / seconds["s"])
+            baseline_values.append(events / seconds["b"])
+            ratios.append(seconds["s"] / seconds["b"])
+    return figure(
+        unit="events/s",
+        subject=subject_values,
+        baseline=baseline_values,
+        ratios=ratios,
+        baseline_name="read files + json.loads + one executemany of the same rows, one transaction",
+        target=1.5,
+        note=f"{len(paths)} course files, {events} events, WAL, synchronous=FULL",
+    )
+
+
+def hundred_event_course(course_id: str = "load-100") -> list[dict[str, Any]]:
+    """A valid course of exactly 100 events: the demo course with extra measures in middle."""
+    events = demo_events(course_id)
+    at = next(i for i, e in enumerate(events) if e["type"] == "middle_phase_started")
+    stamp = events[at]["at"]
+    extra = [
+        {"type": "measure_recorded", "at": stamp, "instrument": "phq9", "score": 13,
+         "items": [2, 2, 2, 1, 2, 1, 2, 1, 0]}
+        for _ in range(100 - len(events))
+    ]
+    return events[: at + 1] + extra + events[at + 1 :]
+
+
+def load(rounds: int, inner: int) -> dict[str, Any]:
+    """Time to load (replay) a 100-event course from the store, against a raw select + json."""
+    store_cls = _store_class()
+    if store_cls is None:
+        return not_available("iptflow.store is not installed in this tree")
+    events = hundred_event_course()
+    with tempfile.TemporaryDirectory(prefix="iptflow-bench-") as tmp:
+        store = store_cls.open(Path(tmp) / "store.db")
+        store.import_many([events])
+        raw = baseline.RawSQLite(Path(tmp) / "raw.db")
+        raw.insert_many([baseline.row("load-100", s, e) for s, e in enumerate(events, start=1)])
+        loaded = store.get("load-100")
+        if loaded.seq != 100:
+            raise RuntimeError(f"the 100-event course loaded with {loaded.seq} events")
+
+        def subject() -> None:
+            for _ in range(inner):
+                store.get("load-100")
+
+        def base() -> None:
+            for _ in range(inner):
+                raw.load("load-100")
+
+        fig = compare(
+            rounds,
+            subject,
+            base,
+            lambda seconds: seconds / inner * 1e3,
+            unit="ms/course",
+            baseline_name="raw sqlite3 SELECT of the 100 bodies + json.loads",
+            target=2.0,
+            target_of="subject",
+            note="Store.get: read the rows, replay 100 events on the stored protocol",
+        )
+        store.close()
+        raw.close()
+    return fig
+
+
+def simulate(rounds: int, n_courses: int, workers: int) -> dict[str, Any]:
+    """Courses/s of ``iptflow simulate`` with ``workers`` against replaying the same courses."""
+    if importlib.util.find_spec("iptflow.simulate") is None:
+        return not_available("iptflow simulate is not in this tree (iptflow/simulate.py)")
+    from click.testing import CliRunner
+
+    from iptflow.cli import cli
+
+    help_text = CliRunner().invoke(cli, ["simulate", "--help"]).output
+    if "--workers" not in help_text and workers > 1:
+        return not_available("iptflow simulate has no --workers option")
+    with tempfile.TemporaryDirectory(prefix="iptflow-bench-") as tmp:
+        root = Path(tmp)
+        counter = iter(range(4 * rounds + 4))
+
+        def run() -> None:
+            out = root / f"sim-{next(counter)}"
+            args = [sys.executable, "-m", "iptflow.cli", "simulate", "--courses", str(n_courses),
+                    "--seed", "6", "--out", str(out)]
+            if "--workers" in help_text:
+                args += ["--workers", str(workers)]
+            done = subprocess.run(args, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"iptflow simulate failed: {done.stderr.strip()[-300:]}")
+
+        def base() -> None:  # a process that imports iptflow and replays as many courses
+            code = (
+                f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                "import baseline, workload; from iptflow import default_registry; "
+                f"baseline.replay(workload.build({n_courses})[0], default_registry())"
+            )
+            subprocess.run([sys.executable, "-c", code], check=True)
+
+        try:
+            run()
+        except RuntimeError as exc:
+            return not_available(str(exc))
+        return compare(
+            rounds,
+            run,
+            base,
+            lambda seconds: n_courses / seconds,
+            unit="courses/s",
+            baseline_name="a process replaying as many courses with pydantic + dict FSM",
+            higher_is_better=True,
+            note=f"{n_courses} courses per run, {workers} worker(s), process start included",
+        )
