@@ -39,10 +39,12 @@ def generate(protocol: str, adaptations: tuple[str, ...], cover: str | None, ran
     courses = []
     if cover is not None:
         covering, uncovered, unfailed = cover_transitions(compiled)
-        if uncovered or unfailed:
-            parts = [f"{s} --{e}-> (route {i})" for s, e, i in uncovered] + [
-                f"requirement {n} never failed" for n in unfailed]
-            raise GenerationIncomplete("could not cover: " + "; ".join(parts))
+        if uncovered:
+            parts = [f"{e} from {s} (route {i})" for s, e, i in uncovered]
+            raise GenerationIncomplete("could not take these transitions: " + "; ".join(parts))
+        for name in unfailed:
+            click.echo(f"iptflow: warning: no course could make requirement {name} fail "
+                       "(it may hold for every course of this protocol)", err=True)
         courses += covering
     if random_n is not None:
         courses += random_courses(compiled, random_n, seed)
