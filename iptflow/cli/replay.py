@@ -41,7 +41,8 @@ def render_timeline(result: ReplayResult) -> str:
     out = result.outcome
     outcome = (
         f"{out['status']} ({out['instrument']} {out['baseline']} -> {out['latest']}, "
-        f"{out['change_pct']}%)" if out else "n/a"
+        f"{'change n/a' if out['change_pct'] is None else str(out['change_pct']) + '%'})"
+        if out else "n/a"
     )
     lines.append(
         f"result: state={result.state} accepted={result.accepted} rejected={len(result.rejected)} "
