@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from .errors import EventRejected, IptflowError, PluginError
 from .events import CourseOpened
 from .facts import Facts
@@ -76,11 +78,10 @@ class Course:
         protocol instead of resolving the event's protocol and adaptations (the store uses
         it to load a course with the protocol it was opened under).
         """
-        from pydantic import ValidationError
+        if registry is None:
+            from .registry import default_registry
 
-        from .registry import default_registry
-
-        registry = registry or default_registry()
+            registry = default_registry()
         etype = raw.get("type") if isinstance(raw, Mapping) else None
         if not isinstance(raw, Mapping):
             return None, Rejection("invalid_event", "an event must be a JSON object")

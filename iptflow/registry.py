@@ -69,6 +69,7 @@ class Registry:
         self.sources: dict[tuple[str, str], str] = {}  # (kind, name) -> where it came from
         self._resolved: dict[tuple[str, tuple[str, ...]], ResolvedProtocol] = {}
         self._compiled: dict[str, CompiledProtocol] = {}
+        self._compiled_by_key: dict[tuple[str, tuple[str, ...]], CompiledProtocol] = {}
         self._dirs_scanned = False
         self._dir_errors: list[str] = []
         self._collect()
@@ -231,7 +232,13 @@ class Registry:
         return compiled
 
     def compile(self, protocol_id: str, adaptations: Iterable[str] = ()) -> CompiledProtocol:
-        return self.compile_resolved(self.resolve(protocol_id, adaptations))
+        adaptations = tuple(adaptations)
+        key = (protocol_id, tuple(sorted(set(adaptations))))
+        compiled = self._compiled_by_key.get(key)
+        if compiled is None:  # resolved and compiled once per (protocol, adaptations)
+            compiled = self.compile_resolved(self.resolve(protocol_id, adaptations))
+            self._compiled_by_key[key] = compiled
+        return compiled
 
     # -- observation hooks -----------------------------------------------------------------------
     def _observe(self, hook_name: str, **kwargs: Any) -> None:
