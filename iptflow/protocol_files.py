@@ -91,7 +91,8 @@ def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
     except OSError as exc:
         raise ProtocolFileError(
             f"{path}: cannot read: {exc.strerror or exc}",
-            [{"file": str(path), "line": None, "field": None, "message": "cannot read"}],
+            [{"file": str(path), "line": None, "field": None,
+              "message": f"cannot read: {exc.strerror or exc}"}],
         ) from None
     except UnicodeDecodeError:
         raise ProtocolFileError(
