@@ -213,7 +213,15 @@ def _attr_sets(compiled: CompiledProtocol) -> list[dict[str, Any]]:
 
 def _variants(compiled: CompiledProtocol, clinician: Clinician, course: Course,
               etype: str, route: Route | None) -> Iterator[dict[str, Any]]:
-    """The valid payload of an event, then payloads that may break its requirements."""
+    """The valid payload of an event, then well-formed payloads that may break its requirements."""
+    at = START.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for payload in _candidates(compiled, clinician, course, etype, route):
+        if not isinstance(compiled.parse({**payload, "at": at}), str):
+            yield payload
+
+
+def _candidates(compiled: CompiledProtocol, clinician: Clinician, course: Course,
+                etype: str, route: Route | None) -> Iterator[dict[str, Any]]:
     base = clinician.payload(course, etype)
     yield base
     protocol = compiled.protocol
@@ -235,7 +243,7 @@ def _variants(compiled: CompiledProtocol, clinician: Clinician, course: Course,
                 yield {**base, name: [s]}
         elif name == "area":
             for area in course.facts.problem_areas:
-                yield {**base, **area}
+                yield {"type": etype, **area}
             for area in protocol.problem_areas:
                 yield {k: v for k, v in base.items() if k != "stage"} | {"area": area} | (
                     {"stage": "impasse"} if area == "role_dispute" else {})
