@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
@@ -154,6 +155,14 @@ class ResolvedProtocol(ProtocolDef):
         return json.dumps(
             self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         )
+
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> ResolvedProtocol:
+        """A copy; its fingerprint is computed afresh (a changed copy must not keep the old one)."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy._fingerprint = None
+        return copy
 
     @property
     def fingerprint(self) -> str:

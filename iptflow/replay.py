@@ -70,6 +70,13 @@ def parse_line(text: str, number: int, name: str) -> Line | None:
             raise CourseFileError(
                 f"bad expect line: {describe_validation_error(exc)}", file=name, line=number
             ) from None
+        expect = data["expect"]
+        nulls = [k for k in ("sessions_held", "deviations", "open_reviews")
+                 if k in expect and expect[k] is None]
+        if nulls:
+            raise CourseFileError(
+                f"bad expect line: {', '.join(nulls)} cannot be null", file=name, line=number
+            )
         return Line(number, expect=data["expect"])
     expect_error = None
     if "expect_error" in data:
