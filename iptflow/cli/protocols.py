@@ -6,8 +6,8 @@ import json
 
 import click
 
-from .. import diagram
-from ..protocol import ProtocolDef
+from .. import diagram, schemas
+from ..registry import default_registry
 from . import cli
 from .options import json_option, protocols_dir_option, registry_for
 
@@ -52,8 +52,9 @@ def protocols(as_json: bool, protocols_dirs: tuple[str, ...]) -> None:
 @click.argument("protocol")
 @click.option("--adapt", "adaptations", multiple=True, help="An adaptation to apply (repeatable).")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "mermaid"]), default="text",
+    "--format", "fmt", type=click.Choice(["text", "json", "mermaid", "dot", "svg"]), default="text",
     show_default=True,
+    help="text, JSON, or a diagram: Mermaid, Graphviz DOT, or SVG (drawn without graphviz).",
 )
 @protocols_dir_option
 def show(
@@ -64,15 +65,23 @@ def show(
     resolved = registry.resolve(protocol, adaptations)
     registry.compile_resolved(resolved)  # a protocol that does not compile is an error here too
     if fmt == "json":
-        click.echo(json.dumps(diagram.to_json(resolved), indent=2))
+        click.echo(json.dumps(diagram.to_json(resolved, registry), indent=2))
     elif fmt == "mermaid":
-        click.echo(diagram.to_mermaid(resolved))
+        click.echo(diagram.to_mermaid(resolved, registry), nl=False)
+    elif fmt == "dot":
+        click.echo(diagram.to_dot(resolved, registry), nl=False)
+    elif fmt == "svg":
+        click.echo(diagram.to_svg(resolved, registry), nl=False)
     else:
-        click.echo(diagram.to_text(resolved))
+        click.echo(diagram.to_text(resolved, registry))
 
 
 @cli.command()
-@click.argument("kind", type=click.Choice(["protocol"]))
-def schema(kind: str) -> None:
-    """Print the JSON Schema of a file format."""
-    click.echo(json.dumps(ProtocolDef.model_json_schema(), indent=2))
+@click.argument("kind", type=click.Choice(list(schemas.KINDS)))
+@click.option(
+    "--plugins", "with_plugins", is_flag=True,
+    help="event and course-file: include the event types of every loaded plugin, not only the base events.",
+)
+def schema(kind: str, with_plugins: bool) -> None:
+    """Print the JSON Schema of a file format (protocol, variant, adaptation, event, course-file)."""
+    click.echo(schemas.schema_text(kind, default_registry() if with_plugins else None), nl=False)
