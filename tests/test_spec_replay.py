@@ -218,7 +218,8 @@ def test_expect_line_with_other_keys_or_shape_makes_the_file_unusable(tmp_path, 
 
 
 def test_expect_error_matching_the_rejection_passes(tmp_path):
-    path = write_course(tmp_path / "a.jsonl", [*START, ev("session_held", day(5), expect_error="out_of_order")])
+    path = write_course(tmp_path / "a.jsonl",
+                        [*START, ev("session_held", day(5), expect_error="out_of_order")])
     result = replay_file(path)
     assert result.exit_status == 0
     assert result.rejected[0]["code"] == "out_of_order"
@@ -226,7 +227,8 @@ def test_expect_error_matching_the_rejection_passes(tmp_path):
 
 
 def test_expect_error_with_another_code_is_a_failed_expectation(tmp_path):
-    path = write_course(tmp_path / "a.jsonl", [*START, ev("session_held", day(5), expect_error="guard_failed")])
+    path = write_course(tmp_path / "a.jsonl",
+                        [*START, ev("session_held", day(5), expect_error="guard_failed")])
     result = replay_file(path)
     assert result.exit_status == 1
     assert result.expectations_failed[0]["line"] == 5
@@ -235,7 +237,8 @@ def test_expect_error_with_another_code_is_a_failed_expectation(tmp_path):
 
 
 def test_expect_error_on_an_accepted_event_is_a_failed_expectation(tmp_path):
-    path = write_course(tmp_path / "a.jsonl", [*START, ev("session_held", day(7), expect_error="guard_failed")])
+    path = write_course(tmp_path / "a.jsonl",
+                        [*START, ev("session_held", day(7), expect_error="guard_failed")])
     result = replay_file(path)
     assert result.exit_status == 1
     assert result.sessions_held == 1
@@ -244,7 +247,8 @@ def test_expect_error_on_an_accepted_event_is_a_failed_expectation(tmp_path):
 
 def test_expect_error_is_taken_off_before_the_event_is_applied(tmp_path):
     # were the key left on, the event would be invalid (unknown field) instead of accepted
-    path = write_course(tmp_path / "a.jsonl", [*START, ev("session_held", day(7), expect_error="not_allowed")])
+    path = write_course(tmp_path / "a.jsonl",
+                        [*START, ev("session_held", day(7), expect_error="not_allowed")])
     assert replay_file(path).accepted == 5
 
 
