@@ -269,6 +269,11 @@ class Store:
         return compiled
 
     def _store_protocol(self, resolved: ResolvedProtocol) -> None:
+        """Store a resolved protocol under its fingerprint unless it is already there."""
+        if self.conn.execute(
+            "SELECT 1 FROM protocols WHERE fingerprint = ?", (resolved.fingerprint,)
+        ).fetchone():
+            return
         self.conn.execute(
             "INSERT OR IGNORE INTO protocols (fingerprint, protocol_id, version, adaptations, "
             "resolved) VALUES (?, ?, ?, ?, ?)",
@@ -359,6 +364,10 @@ class Store:
             self._cache.popitem(last=False)
 
     # -- writing ---------------------------------------------------------------------------------
+    def _now(self) -> str | None:
+        """``recorded_at`` for the events of one transaction (audit only; never decides)."""
+        return self._clock() if self._clock is not None else None
+
     def _derived(self, course: Course) -> dict[str, Any]:
         outcome = course.outcome
         return {
@@ -378,6 +387,7 @@ class Store:
         event: Mapping[str, Any],
         prev_hash: str,
         idempotency_key: str | None,
+        recorded_at: str | None,
     ) -> str:
         hash_ = event_hash(prev_hash, course_id, seq, body)
         actor = event.get("actor")
@@ -394,7 +404,7 @@ class Store:
                 prev_hash,
                 hash_,
                 idempotency_key,
-                self._clock() if self._clock is not None else None,
+                recorded_at,
             ),
         )
         return hash_
@@ -440,9 +450,12 @@ class Store:
             [(course_id, a) for a in resolved.adaptations],
         )
         prev = resolved.fingerprint
+        recorded_at = self._now()
         for seq, event in enumerate(events, start=1):
             key = idempotency_key if seq == 1 else None
-            prev = self._insert_event(course_id, seq, encode_event(event), event, prev, key)
+            prev = self._insert_event(
+                course_id, seq, encode_event(event), event, prev, key, recorded_at
+            )
         self.conn.execute("UPDATE courses SET last_hash = ? WHERE id = ?", (prev, course_id))
         return prev
 
@@ -575,7 +588,7 @@ class Store:
         course_id = row["id"]
         try:
             hash_ = self._insert_event(
-                course_id, result.seq, body, event, row["last_hash"], idempotency_key
+                course_id, result.seq, body, event, row["last_hash"], idempotency_key, self._now()
             )
         except sqlite3.IntegrityError as exc:
             raise _Conflict(str(exc)) from exc

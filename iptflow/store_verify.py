@@ -110,6 +110,14 @@ def check_course(store: Store, row: dict[str, Any], events: list[dict[str, Any]]
             return Problem("replay", f"rejected on replay: {result.code}: {result.message}",
                            course_id, seq)
     derived = store._derived(course)
+    derived.update(
+        created_at=bodies[0]["at"],
+        updated_at=bodies[-1]["at"],
+        protocol_id=course.protocol.id,
+        protocol_version=course.protocol.version,
+        adaptations=json.dumps(course.protocol.adaptations),
+        format=course.facts.format,
+    )
     stored = {key: row[key] for key in derived}
     if stored != derived:
         wrong = [k for k in derived if stored[k] != derived[k]]
