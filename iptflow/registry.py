@@ -81,7 +81,8 @@ class Registry:
     # -- collecting from plugins ---------------------------------------------------------------
     def _call(self, hook_name: str, register: Callable[..., None]) -> None:
         caller = getattr(self.pm.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):
+        # in registration order (the core first), so a duplicate name is blamed on the newcomer
+        for impl in caller.get_hookimpls():
             plugin = impl.plugin_name
 
             def bound(*args: Any, _plugin: str = plugin) -> None:
@@ -89,7 +90,9 @@ class Registry:
 
             try:
                 impl.function(*[bound for _ in impl.argnames])
-            except PluginError:
+            except PluginError as exc:
+                if exc.hook is None:  # e.g. a duplicate name: say which hook registered it
+                    exc.hook = exc.details["hook"] = hook_name
                 raise
             except ProtocolError as exc:
                 raise PluginError(

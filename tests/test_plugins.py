@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -97,3 +99,98 @@ def test_plugins_command_honours_the_allow_list() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert [p["name"] for p in json.loads(proc.stdout)] == [CORE_PLUGIN, "ptsd"]
+
+
+def _plugin(**hooks: object) -> object:
+    from types import SimpleNamespace
+
+    import iptflow
+
+    return SimpleNamespace(**{name: iptflow.hookimpl(fn) for name, fn in hooks.items()})
+
+
+def test_register_protocols_accepts_models_variants_and_paths(tmp_path: Path) -> None:
+    from iptflow.variants import VariantDef
+
+    base_text = (Path(__file__).parent.parent / "protocols" / "ipt-depression.toml").read_text()
+    path = tmp_path / "ipt-clinic.toml"
+    path.write_text(base_text.replace('id = "ipt-depression"', 'id = "ipt-clinic"'))
+    short = VariantDef(id="clinic-short", version="1", title="Short", extends="ipt-clinic",
+                       session_range={"min": 10, "max": 10})
+
+    def register_protocols(register: Callable[..., None]) -> None:
+        register(path)
+        register(short)
+
+    pm, _ = make_plugin_manager(entry_points_too=False,
+                                extra={"clinic": _plugin(register_protocols=register_protocols)})
+    registry = Registry(pm)
+    assert registry.sources[("protocol", "ipt-clinic")] == "clinic"
+    resolved = registry.resolve("clinic-short")
+    assert (resolved.base, resolved.session_range.max) == ("ipt-clinic@1.0.0", 10)
+
+
+def test_register_protocols_rejects_a_duplicate_id() -> None:
+    from iptflow import PluginError
+
+    def register_protocols(register: Callable[..., None]) -> None:
+        register(Registry(make_plugin_manager(entry_points_too=False)[0]).find("ipt-depression"))
+
+    copycat = _plugin(register_protocols=register_protocols)
+    pm, _ = make_plugin_manager(entry_points_too=False, extra={"copycat": copycat})
+    with pytest.raises(PluginError, match="'ipt-depression' is already registered by iptflow.builtins") as info:
+        Registry(pm)
+    assert (info.value.plugin, info.value.hook) == ("copycat", "register_protocols")
+
+
+def test_register_deviation_checks_adds_a_check_protocol_data_can_name() -> None:
+    from iptflow import AdaptationDef, Course
+
+    def register_deviation_checks(register: Callable[..., None]) -> None:
+        register("high_first_score", lambda course, event, above: (
+            f"first score above {above}" if event.type == "measure_recorded"
+            and not course.facts.measures and event.score > above else None))
+
+    def register_adaptations(register: Callable[..., None]) -> None:
+        register(AdaptationDef(id="watch", title="Watch", deviations=[
+            {"code": "high_first_score", "check": "high_first_score", "params": {"above": 20}}]))
+
+    plugin = _plugin(register_deviation_checks=register_deviation_checks,
+                     register_adaptations=register_adaptations)
+    registry = Registry(make_plugin_manager(entry_points_too=False, extra={"watch": plugin})[0])
+    course = Course.open({"type": "course_opened", "at": "2025-01-06T09:00:00Z", "course_id": "w",
+                          "protocol": "ipt-depression", "adaptations": ["watch"]}, registry)
+    result = course.apply({"type": "measure_recorded", "at": "2025-01-06T09:00:00Z",
+                           "instrument": "phq9", "score": 22})
+    assert [d.code for d in result.deviations] == ["high_first_score"]
+
+
+def test_register_events_adds_a_validated_event_model() -> None:
+    from typing import Literal
+
+    from pydantic import StrictStr
+
+    from iptflow import AdaptationDef, Course
+    from iptflow.events import Event, EventType
+
+    class SchoolContacted(Event):
+        type: Literal["school_contacted"]
+        school: StrictStr
+
+    def register_events(register: Callable[..., None]) -> None:
+        register(EventType("school_contacted", SchoolContacted,
+                           effect=lambda course, event: course.facts.records.update(school=event.school)))
+
+    def register_adaptations(register: Callable[..., None]) -> None:
+        register(AdaptationDef(id="school", title="School liaison",
+                               transitions=[{"event": "school_contacted", "source": "*"}]))
+
+    plugin = _plugin(register_events=register_events, register_adaptations=register_adaptations)
+    registry = Registry(make_plugin_manager(entry_points_too=False, extra={"school": plugin})[0])
+    course = Course.open({"type": "course_opened", "at": "2025-01-06T09:00:00Z", "course_id": "s",
+                          "protocol": "ipt-depression", "adaptations": ["school"]}, registry)
+    bad = course.apply({"type": "school_contacted", "at": "2025-01-06T09:00:00Z", "school": 7})
+    assert bad.code == "invalid_event" and "school" in bad.message
+    assert course.apply({"type": "school_contacted", "at": "2025-01-06T09:00:00Z",
+                         "school": "North High"}).ok
+    assert course.facts.records["school"] == "North High"
