@@ -1,0 +1,23 @@
+"""``iptflow course plot``: a stored course's timeline as an SVG or PNG picture (``iptflow[plot]``)."""
+
+from __future__ import annotations
+
+import click
+
+from .course import course as course_group
+from .course import db_option, open_store
+
+
+@course_group.command("plot")
+@click.argument("course_id")
+@db_option
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="The picture to write: FILE.svg or FILE.png.")
+def plot(course_id: str, db_path: str, out: str) -> None:
+    """Draw COURSE_ID's scores over time with phases, sessions, reviews and deviations."""
+    from ..plot import write_plot  # raises MissingExtra (exit 2) without iptflow[plot]
+
+    with open_store(db_path, create=False) as store:
+        course = store.get(course_id)
+    write_plot(course, out)
+    click.echo(f"wrote {out}", err=True)
