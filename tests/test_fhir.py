@@ -197,3 +197,48 @@ def test_careplan_status_follows_the_course_state(demo: Course) -> None:
     assert course.state == "initial"
     assert resources(as_dict(course), "CarePlan")[0]["status"] == "active"
     assert resources(as_dict(demo), "CarePlan")[0]["status"] == "completed"
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from iptflow.store import Store
+
+    path = tmp_path_factory.mktemp("fhir") / "courses.db"
+    events = demo_events()
+    with Store.open(path) as store:
+        assert store.open_course(events[0]).ok
+        for event in events[1:]:
+            assert store.apply(events[0]["course_id"], event).ok
+    return path
+
+
+def test_cli_exports_a_stored_course(db: Path, tmp_path: Path, demo: Course) -> None:
+    from click.testing import CliRunner
+
+    from iptflow.cli import cli
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["export", "fhir", "--db", str(db), "demo-001"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == as_dict(demo)
+    out = tmp_path / "bundle.json"
+    result = runner.invoke(cli, ["export", "fhir", "--db", str(db), "demo-001", "--out", str(out)])
+    assert result.exit_code == 0
+    Bundle.model_validate_json(out.read_text(encoding="utf-8"))
+    result = runner.invoke(cli, ["export", "fhir", "--db", str(db), "nope"])
+    assert result.exit_code == 2 and "no course 'nope'" in result.output
+
+
+def test_cli_without_the_extra_says_what_to_install(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from click.testing import CliRunner
+
+    from iptflow.cli import cli
+
+    monkeypatch.setitem(sys.modules, "fhir.resources.R4B.bundle", None)
+    monkeypatch.delitem(sys.modules, "iptflow.fhir", raising=False)
+    result = CliRunner().invoke(cli, ["export", "fhir", "--db", str(db), "demo-001"])
+    assert result.exit_code == 2
+    assert "pip install 'iptflow[fhir]'" in result.output
+    assert "Traceback" not in result.output
