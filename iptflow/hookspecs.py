@@ -82,16 +82,23 @@ def register_events(register: Callable[[EventType], None]) -> None:
 def event_accepted(course: Course, event: Event, result: Accepted) -> None:
     """Called after a course accepted an event (notifications, audit trails).
 
+    Also called for ``course_opened``. Not called for rejected events, nor when a course is
+    rebuilt with ``Course.replay(events, notify=False)``.
+    If this hook raises, the event is undone (the course is as it was before it) and a
+    :class:`~iptflow.errors.PluginError` names the plugin and the hook.
+
     :param course: the course, already changed by the event; read it, do not change it.
     :param event: the validated event model.
     :param result: what the event did (seq, state, deviations, reviews opened or closed).
-    If this hook raises, the event is undone and a PluginError names the plugin.
     """
 
 
 @hookspec
 def state_changed(course: Course, source: str, dest: str, event_type: str) -> None:
     """Called when an accepted event moved a course from one state to another.
+
+    Runs before ``event_accepted`` for the same event. If this hook raises, the event is undone
+    and a :class:`~iptflow.errors.PluginError` names the plugin and the hook.
 
     :param course: the course, in its new state (read only).
     :param source: the state it left.
