@@ -35,10 +35,16 @@ if TYPE_CHECKING:
 
 def _copy_event(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of an event deep enough that the caller's later changes cannot reach us."""
-    return {
-        k: list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v
-        for k, v in raw.items()
-    }
+    out = dict(raw)
+    for k, v in out.items():
+        t = type(v)
+        if t is str or t is int:  # the common, immutable case first
+            continue
+        if isinstance(v, list):
+            out[k] = list(v)
+        elif isinstance(v, dict):
+            out[k] = dict(v)
+    return out
 
 
 class Course:
@@ -244,8 +250,8 @@ class Course:
         ``out_of_order``, ``guard_failed``.
         """
         compiled = self._compiled
-        etype = raw.get("type") if isinstance(raw, Mapping) else None
-        etype = etype if isinstance(etype, str) else None
+        etype = raw.get("type") if type(raw) is dict or isinstance(raw, Mapping) else None
+        etype = etype if type(etype) is str or isinstance(etype, str) else None
         if self.state in compiled.final_states:
             return Rejection(
                 "course_closed",

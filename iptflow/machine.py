@@ -174,6 +174,7 @@ class CompiledProtocol:
             else Annotated[Union[models], Field(discriminator="type")]  # noqa: UP007
         )
         self.adapter: TypeAdapter[Event] = TypeAdapter(union)
+        self._validate = self.adapter.validator.validate_python  # the adapter's, minus a wrapper
         self.machine = self._build_machine()
 
     # -- building ----------------------------------------------------------------------------
@@ -255,7 +256,7 @@ class CompiledProtocol:
                 f" with {', '.join(self.protocol.adaptations)}" if self.protocol.adaptations else ""
             )
         try:
-            return self.adapter.validate_python(raw)
+            return self._validate(raw)
         except ValidationError as exc:
             return describe_validation_error(exc, etype)
 
