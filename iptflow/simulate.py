@@ -135,11 +135,14 @@ def _opening(sim: _Sim) -> dict[str, Any]:
     }
 
 
-def simulate_course(compiled: CompiledProtocol, model: TrajectoryModel, seed: int, index: int,
-                    prefix: str = "sim") -> Course:
-    """One synthetic course; the same (seed, index) always gives the same course."""
+def simulate_course(compiled: CompiledProtocol, model: TrajectoryModel, seed: int, index: int) -> Course:
+    """One synthetic course; the same (seed, index) always gives the same course.
+
+    Its id is ``sim-PROTOCOL[-ADAPTATION...]-SEED-INDEX``.
+    """
     rng = random.Random(f"{seed}/{index}")
-    sim = _Sim(compiled, model, rng, f"{prefix}-{seed}-{index:06d}")
+    label = "-".join([compiled.protocol.id, *compiled.protocol.adaptations])
+    sim = _Sim(compiled, model, rng, f"sim-{label}-{seed}-{index:06d}")
     sim.t = START + timedelta(days=rng.randrange(model.cohort.enrolment_days), hours=rng.randrange(8))
     s = model.symptoms
     responder = rng.random() >= s.non_responder_share
@@ -200,7 +203,8 @@ def _run(sim: _Sim) -> None:
         elif step == SESSION:
             if not sessions_here or not _session_week(sim, model.attendance.session_interval_days):
                 return
-        elif not sim.fire(step):
+        elif not sim.fire(step, 10 if sessions_here else
+                          int(model.attendance.pre_treatment_step_days * 1440)):
             sim.end("course_referred", f"{step['type']} was not possible")
             return
     if not course.is_closed:

@@ -60,6 +60,9 @@ class Attendance(_Section):
     session_interval_days: float = Field(7.0, gt=0)
     jitter_days: float = Field(1.0, ge=0.0, description="sessions move by up to this many days")
     reschedule_days: float = Field(4.0, gt=0, description="a missed session is offered again this soon")
+    pre_treatment_step_days: float = Field(
+        2.0, ge=0.0, description="days between the steps recorded before sessions start (assessment)"
+    )
     tasks_per_session: int = Field(2, ge=1, description="protocol tasks a clinician records per session")
 
 

@@ -1,0 +1,52 @@
+"""``iptflow report``: fidelity and outcome report over a store (text, JSON or HTML)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..report import build_report, render_text
+from ..report_html import render_html
+from . import cli
+from .options import json_option
+
+
+@cli.command()
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
+              help="The store to report on.")
+@json_option
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write a self-contained HTML page with charts to this file.")
+def report(db_path: str, as_json: bool, html_path: str | None) -> None:
+    """Courses by state, sessions, time in phase, deviations and outcomes of every course in DB.
+
+    Simulated (synthetic) courses are labelled as such in every output.
+    """
+    from ..store import Store
+
+    with Store.open(db_path, create=False) as store:
+        data = build_report(store)
+        timeline = _example_timeline(store) if html_path else None
+    if html_path:
+        Path(html_path).write_text(render_html(data, timeline), encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+    else:
+        click.echo(render_text(data))
+        if html_path:
+            click.echo(f"wrote {html_path}")
+
+
+def _example_timeline(store: object) -> str | None:
+    """One course's SVG timeline, when iptflow.plot offers ``timeline_svg(course)``."""
+    try:
+        from .. import plot  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    draw = getattr(plot, "timeline_svg", None)
+    rows = store.list()  # type: ignore[attr-defined]
+    if draw is None or not rows:
+        return None
+    return str(draw(store.get(rows[0].id)))  # type: ignore[attr-defined]
