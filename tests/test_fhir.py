@@ -242,3 +242,21 @@ def test_cli_without_the_extra_says_what_to_install(db: Path, monkeypatch: pytes
     assert result.exit_code == 2
     assert "pip install 'iptflow[fhir]'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_docs_show_entries_exactly_as_exported(demo_bundle: dict[str, Any]) -> None:
+    import re
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "fhir.md").read_text(encoding="utf-8")
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)\n```", doc, re.S)]
+    shown = blocks[0]
+    assert {k: v for k, v in shown.items() if k != "entry"} == {
+        k: v for k, v in demo_bundle.items() if k != "entry"}
+    exported = {e["fullUrl"]: e for e in demo_bundle["entry"]}
+    assert len(shown["entry"]) >= 5
+    for entry in shown["entry"]:
+        assert entry == exported[entry["fullUrl"]]
+    (plan,) = resources(demo_bundle, "PlanDefinition")
+    assert blocks[1] == dict(plan, action=plan["action"][:2])
+    (codesystem,) = resources(demo_bundle, "CodeSystem")
+    assert blocks[2] == dict(codesystem, concept=codesystem["concept"][:4])
