@@ -178,3 +178,13 @@ def test_cli_show_marks_the_bipolar_plugin() -> None:
         assert again.output == result.output  # deterministic
     bad = runner.invoke(cli, ["show", "ipt-depression", "--adapt", "nope", "--format", "svg"])
     assert bad.exit_code == 2 and "unknown adaptation 'nope'" in bad.output
+
+
+def test_docs_show_the_current_mermaid() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "diagrams.md").read_text(encoding="utf-8")
+    shown = doc.split("```mermaid\n", 1)[1].split("\n```", 1)[0]
+    registry = default_registry()
+    current = diagram.to_mermaid(registry.resolve("ipt-depression", ["bipolar"]), registry)
+    assert shown == current.rstrip("\n")
