@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from spec_support import Driver, hamd17, phq9
+
+from iptflow import default_registry
 
 PHASE_ADVANCING = ["treatment_started", "middle_phase_started", "termination_started",
                    "maintenance_started", "course_completed"]
@@ -416,3 +421,31 @@ def test_discontinuation_and_referral_from_every_active_state(state, etype, dest
     d.ok(etype, reason="moved away")
     assert d.course.state == dest
     assert d.course.facts.records["ending"]["reason"] == "moved away"
+
+
+# --- the event reference (docs/events.md) stays true to the protocol ----------------------------
+
+
+def test_event_reference_lists_the_requirements_of_every_guarded_transition():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "events.md").read_text(encoding="utf-8")
+    documented: dict[tuple[str, str], list[str]] = {}
+    for event, sources, names in re.findall(r"^\| `(\w+)` \(([^)]*)\) \| ([^|]+) \|$", doc, re.M):
+        if names.startswith("the same as"):
+            names = documented[("course_completed", "termination")]
+        else:
+            names = re.findall(r"`(\w+)`", names)
+        for source in [s.strip() for s in sources.split(",")]:
+            documented[(event, source)] = names
+    resolved = default_registry().resolve("ipt-depression")
+    active = [s.name for s in resolved.states if not s.final]
+    actual = {}
+    for t in resolved.transitions:
+        if t.requires:
+            actual[(t.event, t.source[0])] = list(t.requires)
+    expanded = {}
+    for (event, source), names in documented.items():
+        for state in active if source == "any" else [source]:
+            expanded[(event, state)] = names
+    assert expanded == actual
+    assert "| `course_opened` | `format_offered` |" in doc
+    assert resolved.open_requires == ["format_offered"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -441,3 +442,15 @@ def test_text_timeline_of_a_passing_file_ends_with_pass(tmp_path):
     assert code == 0
     assert out.rstrip().endswith("PASS")
     assert "ipt-depression 1.0.0" in out
+
+
+def test_the_example_in_the_course_file_docs_replays_as_documented(tmp_path):
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "course-files.md").read_text(encoding="utf-8")
+    example = re.search(r"```jsonl\n(.*?)```", doc, re.S).group(1)
+    path = tmp_path / "example.course.jsonl"
+    path.write_text(example, encoding="utf-8")
+    code, data = replay_json(path)
+    assert code == 0
+    assert (data["state"], data["accepted"]) == ("initial", 4)
+    assert [(r["line"], r["code"]) for r in data["rejected"]] == [(5, "not_allowed")]
+    assert '"state": "initial", "accepted": 4,' in doc
