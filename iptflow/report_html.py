@@ -164,7 +164,7 @@ def render_html(report: dict[str, Any], timeline_svg: str | None = None) -> str:
                   f"{data['synthetic_courses']} of {report['courses']} courses are simulated"
                   f"{' (' + escape(runs) + ')' if runs else ''}. Not real patients.</p>")
     s = report["sessions"]
-    dev_rows = "".join(f"<tr><td>{escape(k)}</td><td class=n>{v}</td></tr>"
+    dev_rows = "".join(f'<tr><td>{escape(k)}</td><td class="n">{v}</td></tr>'
                        for k, v in report["deviations_per_100"].items()) or "<tr><td>none</td></tr>"
     phase_items = [(p, d["mean"]) for p, d in report["phase_days"].items()]
     sections = [
