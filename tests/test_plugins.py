@@ -138,7 +138,8 @@ def test_register_protocols_rejects_a_duplicate_id() -> None:
 
     copycat = _plugin(register_protocols=register_protocols)
     pm, _ = make_plugin_manager(entry_points_too=False, extra={"copycat": copycat})
-    with pytest.raises(PluginError, match="'ipt-depression' is already registered by iptflow.builtins") as info:
+    duplicate = "'ipt-depression' is already registered by iptflow.builtins"
+    with pytest.raises(PluginError, match=duplicate) as info:
         Registry(pm)
     assert (info.value.plugin, info.value.hook) == ("copycat", "register_protocols")
 
