@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -125,3 +126,21 @@ def test_unresolvable_protocol_is_a_finding_not_a_crash(tmp_path):
     assert [f.code for f in findings] == ["unresolvable"]
     assert "12-12 and 15-20" in findings[0].message
     assert lint_protocol("no-such-protocol")[0].code == "unresolvable"
+
+
+def test_iptflow_check_reports_lint_findings(tmp_path):
+    from click.testing import CliRunner
+
+    from iptflow.cli import cli
+
+    variant = tmp_path / "empty.toml"
+    variant.write_text('id = "ipt-empty"\nversion = "1.0.0"\ntitle = "broken"\n'
+                       'extends = "ipt-depression"\nsession_range = { min = 10, max = 8 }\n')
+    result = CliRunner().invoke(cli, ["check", str(variant)])
+    assert result.exit_code == 1
+    assert f"{variant}: lint: session_range: empty_session_range: the session range 10-8 is empty" in (
+        result.output)
+    as_json = CliRunner().invoke(cli, ["check", str(variant), "--json"])
+    assert json.loads(as_json.output)["lint"][0]["code"] == "empty_session_range"
+    clean = CliRunner().invoke(cli, ["check", str(BASE)])
+    assert clean.exit_code == 0 and "lint" not in clean.output

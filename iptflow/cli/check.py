@@ -7,6 +7,7 @@ import json
 import click
 
 from ..check import KINDS, check_files
+from ..lint import lint
 from . import cli
 from .options import json_option, protocols_dir_option, registry_for
 
@@ -28,17 +29,28 @@ def check(
     Each problem is printed on its own line as FILE:LINE: FIELD: MESSAGE. Beyond the file
     format, references are resolved (guards and their parameters, states, requirements,
     events, the base protocol and adaptations of a variant) and the file is composed and
-    compiled as a course would use it. Exit status: 0 when every file is valid, 2 otherwise.
+    compiled as a course would use it, then linted (docs/research.md: unreachable states,
+    dead ends, requirements that cannot hold together...). Exit status: 0 when every file is
+    valid and lint-clean, 1 when valid files have lint findings, 2 when a file is invalid.
     """
-    results = check_files(files, registry_for(protocols_dirs), kind=kind, base=base)
+    registry = registry_for(protocols_dirs)
+    results = check_files(files, registry, kind=kind, base=base)
+    linted = 0
     for result in results:
+        # lint (iptflow/lint.py) runs on what the check resolved: findings exit 1
+        findings = lint(result.resolved, registry) if result.resolved is not None else []
+        linted += len(findings)
         if as_json:
-            click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+            click.echo(json.dumps({**result.to_dict(), "lint": [f.to_dict() for f in findings]},
+                                  ensure_ascii=False))
         elif result.ok:
             assert result.resolved is not None
             click.echo(f"{result.file}: ok ({result.kind} {result.id}, "
-                       f"{result.resolved.fingerprint[:19]}...)")
+                       f"{result.resolved.fingerprint[:19]}...)" + (
+                           f", {len(findings)} lint finding(s)" if findings else ""))
+            for finding in findings:
+                click.echo(f"{result.file}: lint: {finding}")
         else:
             for problem in result.problems:
                 click.echo(str(problem))
-    raise SystemExit(0 if all(r.ok for r in results) else 2)
+    raise SystemExit(2 if not all(r.ok for r in results) else 1 if linted else 0)
