@@ -49,10 +49,10 @@ def session_gap(course: Course, event: Any, days: float = 14) -> str | None:
         return None
     gap = event.at - previous
     if gap > timedelta(days=days):
-        return (
-            f"{gap.total_seconds() / 86400:.1f} days since the previous session "
-            f"(more than {days:g})"
-        )
+        shown = f"{gap.total_seconds() / 86400:.1f} days"
+        if float(shown.split()[0]) <= days:  # rounding would hide the excess: say it exactly
+            shown = str(gap)
+        return f"{shown} since the previous session (more than {days:g} days)"
     return None
 
 
