@@ -37,6 +37,7 @@ def test_session_more_than_14_days_after_the_previous_is_session_gap():
     result = d.ok("session_held", at=d.now.strftime("%Y-%m-%dT%H:%M:%SZ"))
     assert [dev.code for dev in result.deviations] == ["session_gap"]
     assert codes(d) == ["session_gap"]
+    assert "14 days, 0:00:01" in result.deviations[0].message  # not rounded down to "14.0"
 
 
 def test_session_exactly_14_days_after_the_previous_is_no_gap():
