@@ -308,7 +308,7 @@ class Course:
         previous = self.state
         seq = self.seq + 1
         raised = []
-        for chk in compiled.checks:
+        for chk in compiled.checks_for[etype]:
             try:
                 msg = chk.fn(self, event, **chk.params)
             except Exception as exc:

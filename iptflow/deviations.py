@@ -22,15 +22,20 @@ CheckFn = Callable[..., "str | None"]
 BUILTIN_CHECKS: dict[str, CheckFn] = {}
 
 
-def check(name: str) -> Callable[[CheckFn], CheckFn]:
+def check(name: str, events: tuple[str, ...] | None = None) -> Callable[[CheckFn], CheckFn]:
+    """Register a built-in check. ``events``: the only event types it can raise a deviation on
+    (the engine then does not call it for others); ``None`` means it sees every event."""
+
     def register(fn: CheckFn) -> CheckFn:
         BUILTIN_CHECKS[name] = fn
+        if events is not None:
+            fn.iptflow_event_types = frozenset(events)  # type: ignore[attr-defined]
         return fn
 
     return register
 
 
-@check("long_initial_phase")
+@check("long_initial_phase", events=("middle_phase_started",))
 def long_initial_phase(course: Course, event: Any, max_sessions: int = 4) -> str | None:
     if event.type != "middle_phase_started":
         return None
@@ -40,7 +45,7 @@ def long_initial_phase(course: Course, event: Any, max_sessions: int = 4) -> str
     return None
 
 
-@check("session_gap")
+@check("session_gap", events=("session_held",))
 def session_gap(course: Course, event: Any, days: float = 14) -> str | None:
     if event.type != "session_held" or course.state not in course.protocol.acute_states:
         return None
@@ -56,7 +61,7 @@ def session_gap(course: Course, event: Any, days: float = 14) -> str | None:
     return None
 
 
-@check("missed_sessions")
+@check("missed_sessions", events=("session_missed",))
 def missed_sessions(course: Course, event: Any, run: int = 3) -> str | None:
     if event.type != "session_missed":
         return None
@@ -65,7 +70,7 @@ def missed_sessions(course: Course, event: Any, run: int = 3) -> str | None:
     return None
 
 
-@check("non_response")
+@check("non_response", events=("session_held",))
 def non_response(course: Course, event: Any, min_reduction_pct: float = 25) -> str | None:
     facts = course.facts
     review = course.protocol.review_session

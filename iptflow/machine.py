@@ -69,6 +69,7 @@ class BoundCheck:
     fn: Callable[..., str | None]
     params: dict[str, Any]
     plugin: str
+    events: frozenset[str] | None = None  # the only event types it raises on (None: any)
 
 
 def params_problem(fn: Callable[..., Any], params: dict[str, Any]) -> str | None:
@@ -147,6 +148,10 @@ class CompiledProtocol:
             self.allowed[src][t.event] = tuple(ordered)
         self.allowed_lists = {s: sorted(events) for s, events in self.allowed.items()}
         self.checks = tuple(self._check(d.code, d.check, d.params) for d in protocol.deviations)
+        self.checks_for: dict[str, tuple[BoundCheck, ...]] = {  # per event type, in order
+            name: tuple(c for c in self.checks if c.events is None or name in c.events)
+            for name in self.event_types
+        }
         self.review_openers: dict[str, tuple[str, ...]] = {}
         self.review_closers: dict[str, tuple[str, ...]] = {}
         for review, rdef in protocol.reviews.items():
@@ -215,7 +220,7 @@ class CompiledProtocol:
             raise ProtocolError(
                 f"protocol {self.protocol.id}: deviation {code!r} (check {name!r}): {problem}"
             )
-        return BoundCheck(code, fn, dict(params), plugin)
+        return BoundCheck(code, fn, dict(params), plugin, getattr(fn, "iptflow_event_types", None))
 
     def _build_machine(self) -> Machine:
         machine = Machine(
