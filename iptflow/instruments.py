@@ -117,8 +117,9 @@ class Instrument(BaseModel):
         if self.integer and not isinstance(score, int):
             return f"score must be an integer, got {score!r}"
         if score < self.min or (self.max is not None and score > self.max):
-            upper = "" if self.max is None else f"-{_fmt(self.max)}"
-            return f"score {score!r} is outside {_fmt(self.min)}{upper}"
+            if self.max is None:
+                return f"score {score!r} is below the minimum {_fmt(self.min)}"
+            return f"score {score!r} is outside {_fmt(self.min)}-{_fmt(self.max)}"
         if items is None:
             return None
         if self.items == 0:
