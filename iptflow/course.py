@@ -210,6 +210,8 @@ class Course:
         if not routes:
             return []
         route = self._route(routes)
+        if route is None:
+            return []
         out = []
         for req in route.requires:
             try:
@@ -237,11 +239,12 @@ class Course:
         return f"<Course {self.course_id!r} {self.protocol.id} state={self.state} seq={self.seq}>"
 
     # -- applying ----------------------------------------------------------------------------
-    def _route(self, routes: tuple[Route, ...]) -> Route:
+    def _route(self, routes: tuple[Route, ...]) -> Route | None:
+        """The first route whose ``when`` conditions this course meets (None: no route fits)."""
         for route in routes:
             if not route.when or route.matches(self):
                 return route
-        return routes[-1]
+        return None
 
     def apply(self, raw: Mapping[str, Any]) -> Accepted | Rejection:
         """Apply one event. Returns :class:`Accepted` or a :class:`Rejection` (nothing changed).
@@ -280,6 +283,16 @@ class Course:
                     + ", ".join(compiled.allowed_lists[self.state])
                 )
             return Rejection("not_allowed", message, etype)
+        route = self._route(routes)
+        if route is None:
+            conditions = "; ".join(
+                ", ".join(f"{k} {v}" for k, v in r.when) for r in routes
+            )
+            return Rejection(
+                "not_allowed",
+                f"{etype} is only allowed in {self.state} for courses with {conditions}",
+                etype,
+            )
         last_at = self.facts.last_at
         if last_at is not None and event.at < last_at:
             return Rejection(
@@ -288,7 +301,6 @@ class Course:
                 f"({last_at.isoformat()})",
                 etype,
             )
-        route = self._route(routes)
         failed = [(r.name, m) for r in route.requires if (m := r.failure(self, event))]
         if failed:
             return _guard_rejection(etype, failed)
