@@ -90,7 +90,9 @@ class Course:
             registry = default_registry()
         etype = raw.get("type") if isinstance(raw, Mapping) else None
         if not isinstance(raw, Mapping):
-            return None, Rejection("invalid_event", "an event must be a JSON object")
+            return None, Rejection(
+                "no_course", "the course was never opened: its first event must be a course_opened object"
+            )
         if etype != "course_opened":
             return None, Rejection(
                 "no_course",

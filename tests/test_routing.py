@@ -50,3 +50,9 @@ def test_event_with_only_unmet_conditional_routes_is_not_allowed_and_changes_not
     assert "format group" in result.message
     assert course.snapshot() == before
     assert course.unmet_requirements("sick_role_given") == []
+
+
+def test_try_open_with_a_non_object_is_no_course() -> None:
+    course, result = Course.try_open(["not", "an", "object"])  # type: ignore[arg-type]
+    assert course is None
+    assert result.code == "no_course"
