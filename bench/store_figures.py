@@ -28,7 +28,7 @@ def _store_class() -> Any:
 
 def clean_courses(n: int) -> list[list[dict[str, Any]]]:
     """Workload courses whose every event the engine accepts (so every append writes)."""
-    courses, _ = workload.build(n * 3)
+    courses, _ = workload.build(n * 3, clean=True)
     registry = default_registry()
     out = []
     for events in courses:
@@ -206,35 +206,34 @@ def load(rounds: int, inner: int) -> dict[str, Any]:
 
 
 def simulate(rounds: int, n_courses: int, workers: int) -> dict[str, Any]:
-    """Courses/s of ``iptflow simulate`` with ``workers`` against replaying the same courses."""
+    """Courses/s of ``iptflow simulate`` (a fresh store each run) against a process that reads
+    as many courses, parses and steps them with pydantic + a dict FSM, and writes their rows
+    with one executemany."""
     if importlib.util.find_spec("iptflow.simulate") is None:
         return not_available("iptflow simulate is not in this tree (iptflow/simulate.py)")
-    from click.testing import CliRunner
-
-    from iptflow.cli import cli
-
-    help_text = CliRunner().invoke(cli, ["simulate", "--help"]).output
-    if "--workers" not in help_text and workers > 1:
-        return not_available("iptflow simulate has no --workers option")
     with tempfile.TemporaryDirectory(prefix="iptflow-bench-") as tmp:
         root = Path(tmp)
         counter = iter(range(4 * rounds + 4))
+        stream = root / "courses.jsonl"
+        workload.write_stream(stream, workload.build(n_courses, clean=True)[0], n_courses)
 
         def run() -> None:
-            out = root / f"sim-{next(counter)}"
-            args = [sys.executable, "-m", "iptflow.cli", "simulate", "--courses", str(n_courses),
-                    "--seed", "6", "--out", str(out)]
-            if "--workers" in help_text:
-                args += ["--workers", str(workers)]
+            db = root / f"sim-{next(counter)}.db"
+            args = [sys.executable, "-c", "from iptflow.cli import main; main()",
+                    "simulate", "ipt-depression", "--n",
+                    str(n_courses), "--seed", "6", "--db", str(db), "--workers", str(workers),
+                    "--no-progress"]
             done = subprocess.run(args, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise RuntimeError(f"iptflow simulate failed: {done.stderr.strip()[-300:]}")
 
-        def base() -> None:  # a process that imports iptflow and replays as many courses
+        def base() -> None:
+            db = root / f"base-{next(counter)}.db"
             code = (
-                f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-                "import baseline, workload; from iptflow import default_registry; "
-                f"baseline.replay(workload.build({n_courses})[0], default_registry())"
+                f"import sys, pathlib; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                "import baseline; from iptflow import default_registry; "
+                f"baseline.ingest(pathlib.Path({str(stream)!r}), pathlib.Path({str(db)!r}), "
+                "default_registry())"
             )
             subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -248,7 +247,10 @@ def simulate(rounds: int, n_courses: int, workers: int) -> dict[str, Any]:
             base,
             lambda seconds: n_courses / seconds,
             unit="courses/s",
-            baseline_name="a process replaying as many courses with pydantic + dict FSM",
+            baseline_name="a process reading as many courses: pydantic + dict FSM + one executemany",
             higher_is_better=True,
-            note=f"{n_courses} courses per run, {workers} worker(s), process start included",
+            note=(
+                f"{n_courses} courses of ipt-depression per run, --workers {workers}, a new store "
+                "each run, process start included on both sides"
+            ),
         )

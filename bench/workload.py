@@ -1,15 +1,15 @@
 """The courses the benchmarks replay: courses of the base protocol and of every adaptation.
 
-Courses come from ``iptflow.generate`` (the seeded course generator behind ``iptflow
-simulate``) when it is installed; otherwise from templates: the demo course and every course
-file under tests/courses and examples/ (their ``expect`` lines dropped, ``expect_error`` keys
-taken off). Either way the workload is a list of courses, each a list of raw event dicts,
-with distinct course ids.
+Courses come from ``iptflow.generate.random_courses`` (seeded random courses of each compiled
+protocol: mostly what a protocol-following clinician records, about 5% events the engine
+rejects) when it is installed; otherwise from templates: the demo course and every course
+file under tests/courses and examples/. Either way ``expect`` lines are dropped and
+``expect_error`` keys taken off: the workload is a list of courses, each a list of raw event
+dicts, with distinct course ids.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,8 +42,11 @@ def _from_file(path: Path) -> Course | None:
     return events
 
 
-def template_courses() -> list[Course]:
-    """The demo course and every usable course file shipped in the repository."""
+def template_courses(n: int = 100) -> list[Course]:
+    """Courses to repeat: ``n`` generated ones, or the demo course and the repository's files."""
+    generated = _generated(n, seed=6)
+    if generated is not None:
+        return generated
     from iptflow import default_registry
     from iptflow.errors import IptflowError
 
@@ -63,33 +66,41 @@ def template_courses() -> list[Course]:
     return out
 
 
-def _generated(n: int, seed: int) -> list[Course] | None:
-    """Courses from iptflow.generate, if that module exists (None otherwise)."""
+def _generated(n: int, seed: int, clean: bool = False) -> list[Course] | None:
+    """``n`` random courses from iptflow.generate, spread over the base protocol and each
+    adaptation (None when that module is not installed). ``clean``: leave out the events the
+    engine rejects (they changed nothing, so the rest is accepted as it is)."""
     try:
-        from iptflow import generate
+        from iptflow.generate import random_courses
     except ImportError:
         return None
-    fn = getattr(generate, "generate_courses", None)
-    if fn is None:
-        return None
-    params = inspect.signature(fn).parameters
-    per = max(1, n // (len(ADAPTATIONS) + 1))
+    from iptflow import default_registry
+
+    registry = default_registry()
+    groups = [[]] + [[a] for a in ADAPTATIONS]
+    per = -(-n // len(groups))
     out: list[Course] = []
-    for adaptations in [[]] + [[a] for a in ADAPTATIONS]:
-        kwargs: dict[str, Any] = {}
-        if "seed" in params:
-            kwargs["seed"] = seed
-        if "adaptations" in params:
-            kwargs["adaptations"] = adaptations
-        for course in fn(per, **kwargs):
-            out.append([dict(e) for e in course])
-    return out[:n] if len(out) >= n else None
+    for adaptations in groups:
+        compiled = registry.compile("ipt-depression", adaptations)
+        for generated in random_courses(compiled, per, seed):
+            events = []
+            for line in generated.lines:
+                if "expect" in line:
+                    continue
+                event = dict(line)
+                if event.pop("expect_error", None) is not None and clean:
+                    continue
+                events.append(event)
+            out.append(events)
+    # interleave the groups so any prefix of the workload has every adaptation
+    return [out[g * per + i] for i in range(per) for g in range(len(groups))][:n]
 
 
-def build(n: int, seed: int = 6) -> tuple[list[Course], str]:
-    """``n`` courses (and where they came from), ids made distinct."""
-    courses = _generated(n, seed)
-    source = "iptflow.generate"
+def build(n: int, seed: int = 6, clean: bool = False) -> tuple[list[Course], str]:
+    """``n`` courses (and where they came from), ids made distinct; ``clean`` as for
+    :func:`_generated` (templates are used as they are)."""
+    courses = _generated(n, seed, clean)
+    source = f"iptflow.generate.random_courses (seed {seed})"
     if courses is None:
         templates = template_courses()
         courses = [templates[i % len(templates)] for i in range(n)]
