@@ -180,7 +180,7 @@ def render_html(report: dict[str, Any], timeline_svg: str | None = None) -> str:
         f"<h2>Deviations per 100 courses</h2><table><tr><th>code</th><th>per 100</th></tr>{dev_rows}</table>",
     ]
     if timeline_svg:
-        sections.append(f"<h2>One course's timeline</h2>{timeline_svg}")
+        sections.append(f"<h2>One course's timeline</h2><p>The first completed course.</p>{timeline_svg}")
     title = "iptflow report" + (f" ({data['label']} data)" if data["label"] != "real" else "")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{CSS}</style></head><body>{''.join(sections)}</body></html>\n")

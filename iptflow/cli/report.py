@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
+from ..errors import IptflowError
 from ..report import build_report, render_text
 from ..report_html import render_html
 from . import cli
@@ -39,14 +41,17 @@ def report(db_path: str, as_json: bool, html_path: str | None) -> None:
             click.echo(f"wrote {html_path}")
 
 
-def _example_timeline(store: object) -> str | None:
-    """One course's SVG timeline, when iptflow.plot offers ``timeline_svg(course)``."""
+def _example_timeline(store: Any) -> str | None:
+    """One course's timeline as inline SVG (iptflow.plot, the ``plot`` extra), if installed.
+
+    The course shown is the first completed one (by id), else the first course.
+    """
     try:
-        from .. import plot  # type: ignore[attr-defined]
-    except ImportError:
+        from ..plot import course_svg
+    except (ImportError, IptflowError):
         return None
-    draw = getattr(plot, "timeline_svg", None)
-    rows = store.list()  # type: ignore[attr-defined]
-    if draw is None or not rows:
+    rows = store.list(state="completed") or store.list()
+    if not rows:
         return None
-    return str(draw(store.get(rows[0].id)))  # type: ignore[attr-defined]
+    svg = course_svg(store.get(rows[0].id))
+    return svg[svg.index("<svg"):]  # drop the XML declaration and doctype for inline use
