@@ -146,6 +146,8 @@ def _as_written(value: Number) -> str:
 
 def reduction_pct(baseline: Number, latest: Number) -> Fraction:
     """Exact percentage reduction from baseline (positive = improvement)."""
+    if type(baseline) is int and type(latest) is int:  # the common case: one exact Fraction
+        return Fraction(100 * (baseline - latest), baseline)
     base, last = Fraction(_as_written(baseline)), Fraction(_as_written(latest))
     return Fraction(100) * (base - last) / base
 
