@@ -61,9 +61,9 @@ def baseline_recorded(course: Course, event: Any) -> str | None:
 
 @guard("no_open_review")
 def no_open_review(course: Course, event: Any) -> str | None:
-    open_reviews = sorted(course.facts.open_reviews)
-    if not open_reviews:
+    if not course.facts.open_reviews:
         return None
+    open_reviews = sorted(course.facts.open_reviews)
     titles = [course.protocol.reviews[r].title if r in course.protocol.reviews else r
               for r in open_reviews]
     return f"the {' and the '.join(titles)} must be closed first"

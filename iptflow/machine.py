@@ -45,12 +45,16 @@ class BoundRequirement:
             failed = self.fn(course, event, **self.params)
             return self.message if failed and self.message else failed
         except Exception as exc:  # a plugin's guard failed: name it, change nothing
-            raise PluginError(
-                f"plugin {self.plugin}: guard {self.guard or self.name!r} (requirement "
-                f"{self.name!r}) raised {type(exc).__name__}: {exc}",
-                plugin=self.plugin,
-                hook="register_guards",
-            ) from exc
+            raise self.error(exc) from exc
+
+    def error(self, exc: Exception) -> PluginError:
+        """The error to raise when the guard itself raised ``exc``."""
+        return PluginError(
+            f"plugin {self.plugin}: guard {self.guard or self.name!r} (requirement "
+            f"{self.name!r}) raised {type(exc).__name__}: {exc}",
+            plugin=self.plugin,
+            hook="register_guards",
+        )
 
 
 @dataclass(frozen=True, slots=True)
