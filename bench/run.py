@@ -32,7 +32,7 @@ PACKAGES = ("iptflow", "pydantic", "pydantic-core", "transitions", "pluggy", "sq
 
 SIZES = {
     # name: (quick, full)
-    "rounds": (5, 7),
+    "rounds": (3, 7),  # quick mode is a smoke run; a full run has >= 5 rounds per figure
     "replay_courses": (40, 2000),
     "replay_file_courses": (20, 500),
     "setup_courses": (200, 5000),
@@ -41,6 +41,7 @@ SIZES = {
     "load_rounds_inner": (5, 50),
     "simulate_courses": (20, 400),
     "memory_rounds": (2, 5),
+    "simulate_rounds": (2, 5),
     "memory_small": (20, 10_000),
     "memory_large": (80, 100_000),
 }
@@ -85,8 +86,8 @@ def figures(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
         ),
         "bulk_import": lambda: store_figures.bulk_import(rounds, n["import_courses"]),
         "load_100": lambda: store_figures.load(rounds, n["load_rounds_inner"]),
-        "simulate_1": lambda: store_figures.simulate(rounds, n["simulate_courses"], 1),
-        "simulate_2": lambda: store_figures.simulate(rounds, n["simulate_courses"], 2),
+        "simulate_1": lambda: store_figures.simulate(n["simulate_rounds"], n["simulate_courses"], 1),
+        "simulate_2": lambda: store_figures.simulate(n["simulate_rounds"], n["simulate_courses"], 2),
         "memory": lambda: engine_figures.memory(n["memory_rounds"], n["memory_small"], n["memory_large"]),
     }
 
