@@ -111,3 +111,14 @@ def m002_course_filters(db: Database) -> None:
         "SELECT courses.id, value FROM courses, json_each(courses.adaptations)"
     )
 
+
+
+@migrations(name="m003_simulation_runs")
+def m003_simulation_runs(db: Database) -> None:
+    """Runs of ``iptflow simulate``: what generated the synthetic courses of this store."""
+    if not db["simulation_runs"].exists():  # stores written before this migration created it ad hoc
+        db["simulation_runs"].create(
+            {"run": int, "protocol": str, "adaptations": str, "fingerprint": str, "n": int,
+             "seed": int, "model": str, "synthetic": int},
+            pk="run",
+        )

@@ -345,10 +345,7 @@ def simulate_cohort(spec: SimulationSpec, db_path: str | Path, *, workers: int =
 
 def _record_run(store: Any, spec: SimulationSpec, compiled: CompiledProtocol) -> None:
     db = store.db
-    table = db[RUNS_TABLE]
-    if not table.exists():
-        table.create({"run": int, "protocol": str, "adaptations": str, "fingerprint": str, "n": int,
-                      "seed": int, "model": str, "synthetic": int}, pk="run")
+    table = db[RUNS_TABLE]  # created by migration m003_simulation_runs
     run = (db.execute(f"SELECT COALESCE(MAX(run), 0) + 1 FROM {RUNS_TABLE}").fetchone()[0])
     table.insert({
         "run": run,
