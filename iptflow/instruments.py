@@ -126,8 +126,11 @@ class Instrument(BaseModel):
             return "this instrument has no items: 'items' is not allowed"
         if len(items) != self.items:
             return f"expected {self.items} items, got {len(items)}"
+        ranges = self.item_ranges
+        lo, hi = self.item_min, self.item_max
         for pos, value in enumerate(items, start=1):
-            lo, hi = self.item_bounds(pos)
+            if ranges:
+                lo, hi = self.item_bounds(pos)
             if not lo <= value <= hi:
                 return f"item {pos} is {value}, outside {lo}-{hi}"
         if sum(items) != score:
