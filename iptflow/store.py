@@ -389,25 +389,9 @@ class Store:
         idempotency_key: str | None,
         recorded_at: str | None,
     ) -> str:
-        hash_ = event_hash(prev_hash, course_id, seq, body)
-        actor = event.get("actor")
-        self.conn.execute(
-            "INSERT INTO events (course_id, seq, type, at, actor, body, prev_hash, hash, "
-            "idempotency_key, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                course_id,
-                seq,
-                event["type"],
-                event["at"],
-                actor if isinstance(actor, str) else None,
-                body,
-                prev_hash,
-                hash_,
-                idempotency_key,
-                recorded_at,
-            ),
-        )
-        return hash_
+        row = _event_row(course_id, seq, body, event, prev_hash, idempotency_key, recorded_at)
+        self.conn.execute(_INSERT_EVENT, row)
+        return row[7]
 
     def _insert_course(
         self,
@@ -451,11 +435,12 @@ class Store:
         )
         prev = resolved.fingerprint
         recorded_at = self._now()
+        rows = []  # hash-chained first, then written with one executemany
         for seq, event in enumerate(events, start=1):
             key = idempotency_key if seq == 1 else None
-            prev = self._insert_event(
-                course_id, seq, encode_event(event), event, prev, key, recorded_at
-            )
+            rows.append(_event_row(course_id, seq, encode_event(event), event, prev, key, recorded_at))
+            prev = rows[-1][7]
+        self.conn.executemany(_INSERT_EVENT, rows)
         self.conn.execute("UPDATE courses SET last_hash = ? WHERE id = ?", (prev, course_id))
         return prev
 
@@ -803,6 +788,37 @@ class Store:
         from .store_verify import verify_store
 
         return verify_store(self, integrity=integrity)
+
+
+_INSERT_EVENT = (
+    "INSERT INTO events (course_id, seq, type, at, actor, body, prev_hash, hash, "
+    "idempotency_key, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _event_row(
+    course_id: str,
+    seq: int,
+    body: str,
+    event: Mapping[str, Any],
+    prev_hash: str,
+    idempotency_key: str | None,
+    recorded_at: str | None,
+) -> tuple[Any, ...]:
+    """An events row; its hash (chained on ``prev_hash``) is at index 7."""
+    actor = event.get("actor")
+    return (
+        course_id,
+        seq,
+        event["type"],
+        event["at"],
+        actor if isinstance(actor, str) else None,
+        body,
+        prev_hash,
+        event_hash(prev_hash, course_id, seq, body),
+        idempotency_key,
+        recorded_at,
+    )
 
 
 class _Conflict(Exception):
