@@ -148,6 +148,27 @@ class RawSQLite:
         self.conn.close()
 
 
+class StoreSQL:
+    """The store's own SQL for one appended event, without the engine: in one transaction, read
+    the course row, insert the event row, update the course row (the store's schema, indexes
+    and triggers, opened through Store.open so the migrations are the store's)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def append(self, course_id: str, seq: int, event: dict[str, Any]) -> None:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("SELECT * FROM courses WHERE id = ?", (course_id,)).fetchall()
+        conn.execute(INSERT, row(course_id, seq, event))
+        conn.execute(
+            "UPDATE courses SET state = ?, last_seq = ?, last_hash = ?, updated_at = ?, "
+            "sessions_held = ?, outcome_status = ?, open_reviews = ?, deviations = ? WHERE id = ?",
+            ("middle", seq, HASH, event["at"], seq // 3, None, "[]", 0, course_id),
+        )
+        conn.execute("COMMIT")
+
+
 def rows_of_files(paths: Iterable[Path]) -> list[Row]:
     """Read course files and make the store's rows of their events (JSON parsed per line)."""
     rows: list[Row] = []

@@ -49,8 +49,12 @@ def compare(
     target_of: str = "ratio",
     higher_is_better: bool = False,
     note: str = "",
+    also: dict[str, Callable[[], Any]] | None = None,
 ) -> dict[str, Any]:
     """Run ``subject`` and ``baseline`` once per round, interleaved; report both and the ratio.
+
+    ``also`` names further runs timed in the same rounds (reported under ``also`` in the same
+    unit, with their ratio to the baseline): e.g. the store's own SQL without the engine.
 
     ``per_round`` turns a call's seconds into the figure's unit (e.g. events/s or us per
     event). The ratio is subject/baseline in the "cost" direction (time per unit of work):
@@ -60,6 +64,7 @@ def compare(
     subject_values: list[float] = []
     baseline_values: list[float] = []
     ratios: list[float] = []
+    others: dict[str, list[tuple[float, float]]] = {name: [] for name in also or {}}
     for i in range(rounds):
         if i % 2 == 0:
             b = timed(baseline)
@@ -67,9 +72,18 @@ def compare(
         else:
             s = timed(subject)
             b = timed(baseline)
+        for name, fn in (also or {}).items():
+            seconds = timed(fn)
+            others[name].append((per_round(seconds), seconds / b))
         subject_values.append(per_round(s))
         baseline_values.append(per_round(b))
         ratios.append(s / b)
+    extra = {
+        "also": {
+            name: {"value": stats([v for v, _ in pairs]), "ratio": stats([r for _, r in pairs])}
+            for name, pairs in others.items()
+        }
+    } if others else None
     return figure(
         unit=unit,
         subject=subject_values,
@@ -80,6 +94,7 @@ def compare(
         target_of=target_of,
         higher_is_better=higher_is_better,
         note=note,
+        extra=extra,
     )
 
 

@@ -1,6 +1,7 @@
 """iptflow's benchmark suite: every figure against a baseline measured in the same run.
 
     python bench/run.py [--quick] [--json] [--only NAME ...]
+    python bench/run.py --markdown REPORT.json     # a saved report as a Markdown table
 
 Figures (keys of the ``--json`` object): replay, replay_files, course_setup,
 durable_append_full, durable_append_normal, bulk_import, load_100, simulate_1, simulate_2,
@@ -95,7 +96,7 @@ def figures(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
 def _fmt(stats: dict[str, float] | None) -> str:
     if not stats:
         return "-"
-    return f"{stats['median']:,.3g} ({stats['min']:,.3g}-{stats['max']:,.3g})"
+    return f"{_num(stats['median'])} ({_num(stats['min'])}-{_num(stats['max'])})"
 
 
 def render(name: str, fig: dict[str, Any]) -> list[str]:
@@ -114,9 +115,55 @@ def render(name: str, fig: dict[str, Any]) -> list[str]:
     if fig.get("target"):
         line += f"; target {fig['target']}: {met}"
     out = [line]
+    for other, values in fig.get("also", {}).items():
+        out.append(
+            f"{'':<24} {other}: {_fmt(values['value'])} {fig['unit']}; ratio {_fmt(values['ratio'])}"
+        )
     if fig.get("note"):
         out.append(f"{'':<24} ({fig['note']})")
     return out
+
+
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def _md(stats: dict[str, float] | None) -> str:
+    if not stats:
+        return "-"
+    return f"{_num(stats['median'])} ({_num(stats['min'])} - {_num(stats['max'])})"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The figures of a report as a Markdown table (for bench/RESULTS.md)."""
+    rows = [
+        "| figure | subject: median (min - max) | baseline: median (min - max) | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def add(name: str, fig: dict[str, Any]) -> None:
+        if "not_available" in fig:
+            rows.append(f"| {name} | not available: {fig['not_available']} | | | | |")
+            return
+        if "unit" not in fig:
+            for sub, value in fig.items():
+                add(f"{name}.{sub}", value)
+            return
+        met = {True: "yes", False: "**no**", None: ""}[fig.get("met")]
+        rows.append(
+            f"| {name} | {_md(fig['subject'])} {fig['unit']} | {_md(fig['baseline'])} "
+            f"({fig['baseline_name']}) | {_md(fig['ratio'])} | {fig.get('target') or ''} | {met} |"
+        )
+        for other, values in fig.get("also", {}).items():
+            rows.append(
+                f"| {name}: {other} | {_md(values['value'])} {fig['unit']} | | "
+                f"{_md(values['ratio'])} | | |"
+            )
+
+    for name, fig in report.items():
+        if name not in ("machine", "settings"):
+            add(name, fig)
+    return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,7 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run, seconds)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these figures")
+    parser.add_argument(
+        "--markdown", metavar="REPORT", help="print a saved --json report as a Markdown table and exit"
+    )
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text(encoding="utf-8"))))
+        return 0
     table = figures(args.quick)
     if args.only:
         unknown = sorted(set(args.only) - set(table))

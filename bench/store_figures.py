@@ -12,10 +12,11 @@ from typing import Any
 
 import baseline
 import workload
-from harness import compare, figure, not_available, timed
+from harness import compare, figure, not_available, stats, timed
 
 from iptflow import Course, default_registry
 from iptflow.demo import demo_events
+from iptflow.replay import replay_file
 
 
 def _store_class() -> Any:
@@ -57,6 +58,8 @@ def durable_append(rounds: int, n_events: int, synchronous: str) -> dict[str, An
     with tempfile.TemporaryDirectory(prefix="iptflow-bench-") as tmp:
         store = store_cls.open(Path(tmp) / "store.db", synchronous=synchronous)
         raw = baseline.RawSQLite(Path(tmp) / "raw.db", synchronous)
+        sql_store = store_cls.open(Path(tmp) / "sql.db", synchronous=synchronous)
+        sql = baseline.StoreSQL(sql_store.conn)
 
         def name(r: int, c: int) -> str:
             return f"append-{r}-{c}"
@@ -65,7 +68,8 @@ def durable_append(rounds: int, n_events: int, synchronous: str) -> dict[str, An
         for r in range(rounds + 1):
             for c, ti in used:
                 store.open_course(dict(templates[ti][0], course_id=name(r, c)))
-        round_of = {"store": iter(range(rounds + 1)), "raw": iter(range(rounds + 1))}
+                sql_store.open_course(dict(templates[ti][0], course_id=name(r, c)))
+        round_of = {k: iter(range(rounds + 1)) for k in ("store", "raw", "sql")}
 
         def subject() -> None:
             r = next(round_of["store"])
@@ -79,9 +83,15 @@ def durable_append(rounds: int, n_events: int, synchronous: str) -> dict[str, An
             for c, ti, i in plan:
                 raw.append(name(r, c), i + 1, templates[ti][i])
 
+        def store_sql() -> None:
+            r = next(round_of["sql"])
+            for c, ti, i in plan:
+                sql.append(name(r, c), i + 1, templates[ti][i])
+
         # warm-up round (index 0 of both)
         subject()
         base()
+        store_sql()
         fig = compare(
             rounds,
             subject,
@@ -90,9 +100,14 @@ def durable_append(rounds: int, n_events: int, synchronous: str) -> dict[str, An
             unit="us/event",
             baseline_name=f"raw sqlite3, one INSERT per transaction (WAL, synchronous={synchronous})",
             target=1.2,
-            note=f"{n_events} events, WAL, synchronous={synchronous}",
+            note=(
+                f"{n_events} events, WAL, synchronous={synchronous}; also: the store's SQL alone "
+                "(read course row, insert event, update course row) without the engine"
+            ),
+            also={"store_sql_without_engine": store_sql},
         )
         store.close()
+        sql_store.close()
         raw.close()
     return fig
 
@@ -129,19 +144,28 @@ def bulk_import(rounds: int, n_courses: int) -> dict[str, Any]:
             stores.append(store_cls.open(fresh("store")))
             raws.append(baseline.RawSQLite(fresh("raw")))
 
+        registry = default_registry()
+
+        def replay_only() -> None:  # the validation part of an import: replay, nothing written
+            for path in paths:
+                replay_file(path, registry)
+
         prepare()
         subject()
         base()
         subject_values: list[float] = []
         baseline_values: list[float] = []
         ratios: list[float] = []
+        replays: list[tuple[float, float]] = []
         for r in range(rounds):
             prepare()
             order: list[tuple[str, Callable[[], None]]] = [("b", base), ("s", subject)]
             seconds = {k: timed(fn) for k, fn in (order if r % 2 == 0 else order[::-1])}
+            seconds["v"] = timed(replay_only)
             subject_values.append(events / seconds["s"])
             baseline_values.append(events / seconds["b"])
             ratios.append(seconds["s"] / seconds["b"])
+            replays.append((events / seconds["v"], seconds["v"] / seconds["b"]))
     return figure(
         unit="events/s",
         subject=subject_values,
@@ -149,7 +173,18 @@ def bulk_import(rounds: int, n_courses: int) -> dict[str, Any]:
         ratios=ratios,
         baseline_name="read files + json.loads + one executemany of the same rows, one transaction",
         target=1.5,
-        note=f"{len(paths)} course files, {events} events, WAL, synchronous=FULL",
+        note=(
+            f"{len(paths)} course files, {events} events, WAL, synchronous=FULL; also: replaying "
+            "the same files with the engine, nothing written (the validation an import does)"
+        ),
+        extra={
+            "also": {
+                "replay_only_no_store": {
+                    "value": stats([v for v, _ in replays]),
+                    "ratio": stats([r for _, r in replays]),
+                }
+            }
+        },
     )
 
 
@@ -189,6 +224,13 @@ def load(rounds: int, inner: int) -> dict[str, Any]:
             for _ in range(inner):
                 raw.load("load-100")
 
+        registry = default_registry()
+        compiled = loaded.compiled
+
+        def replay_only() -> None:  # the engine's part of a load: replay the decoded events
+            for _ in range(inner):
+                Course.replay(events, registry, notify=False, compiled=compiled)
+
         fig = compare(
             rounds,
             subject,
@@ -198,7 +240,11 @@ def load(rounds: int, inner: int) -> dict[str, Any]:
             baseline_name="raw sqlite3 SELECT of the 100 bodies + json.loads",
             target=2.0,
             target_of="subject",
-            note="Store.get: read the rows, replay 100 events on the stored protocol",
+            note=(
+                "Store.get: read the rows, replay 100 events on the stored protocol; also: "
+                "Course.replay of the same 100 events without the store"
+            ),
+            also={"engine_replay_only": replay_only},
         )
         store.close()
         raw.close()
