@@ -372,13 +372,11 @@ class Course:
             compiled.registry.notify_event_accepted(self, event, result)
         return result
 
-    def _entered(self, source: str, dest: str, event_type: str) -> None:
-        if self._notify:
-            self._compiled.registry.notify_state_changed(self, source, dest, event_type)
-
     def _state_changed(self, event_data: Any) -> None:
-        """The shared machine's ``after_state_change`` callback."""
-        self._entered(event_data.transition.source, event_data.transition.dest, event_data.event.name)
+        if self._notify:
+            self._compiled.registry.notify_state_changed(
+                self, event_data.transition.source, event_data.transition.dest, event_data.event.name
+            )
 
     def _restore(self) -> None:
         """Undo a partly applied event by rebuilding from the accepted history."""

@@ -2,13 +2,11 @@
 
 The machine is built once per resolved protocol (cached by fingerprint in the registry) with
 ``model=None`` and ``auto_transitions=False``. Courses are never added to it: a course object
-carries its own ``state``. A phase-changing event follows the machine's transitions for
-(state, event) in the machine's order (``when`` conditions route it), sets the course's state
-and reports the change as the machine's ``after_state_change`` callback does; ``step`` does
-this from the table the machine was built from, because ``machine.events[name].trigger``
-costs about 12 us per fire (tests/test_step_equivalence.py checks both agree). Events that do
-not change state are looked up in a plain dict of what each state allows. See
-docs/architecture.md for the measurements behind this shape.
+carries its own ``state`` and a phase-changing event fires
+``machine.events[name].trigger(course)``, which routes (``when`` conditions), sets the
+course's state and runs the machine's ``after_state_change`` callback. Events that do not
+change state never touch the machine: they are looked up in a plain dict of what each state
+allows. See docs/architecture.md for the measurements behind this shape.
 """
 
 from __future__ import annotations
@@ -187,15 +185,6 @@ class CompiledProtocol:
         self.adapter: TypeAdapter[Event] = TypeAdapter(union)
         self._validate = self.adapter.validator.validate_python  # the adapter's, minus a wrapper
         self.machine = self._build_machine()
-        # the machine's transitions for each (state, event), in the order _build_machine added
-        # them, as (dest, when) pairs: step() follows them as the machine's trigger would
-        self.steps: dict[str, dict[str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]] = {
-            src: {
-                event: tuple((r.dest, r.when) for r in routes if r.dest is not None)
-                for event, routes in events.items()
-            }
-            for src, events in self.allowed.items()
-        }
 
     # -- building ----------------------------------------------------------------------------
     def _bind(self, name: str) -> BoundRequirement:
@@ -281,22 +270,9 @@ class CompiledProtocol:
             return describe_validation_error(exc, etype)
 
     def step(self, course: Course, event: str) -> None:
-        """Move a course along a state-changing event, as the shared machine's trigger does.
-
-        The machine's transitions for (state, event) are tried in order; the first whose
-        ``when`` conditions hold sets the course's state and reports the change (the machine's
-        ``after_state_change`` callback does the same). Following the table the machine was
-        built from skips the trigger's per-call overhead (event data, callback lists, logging:
-        about 12 us per fire); tests/test_step_equivalence.py checks that both agree.
-        """
-        source = course.state
-        facts = course.facts
-        for dest, when in self.steps[source][event]:
-            if not when or all(getattr(facts, attr, None) == value for attr, value in when):
-                course.state = dest
-                course._entered(source, dest, event)
-                return
-        raise ProtocolError(f"internal: the machine refused {event} in {source}")  # pragma: no cover
+        """Fire a state-changing event on the shared machine for this course."""
+        if not self.machine.events[event].trigger(course):  # pragma: no cover - guarded earlier
+            raise ProtocolError(f"internal: the machine refused {event} in {course.state}")
 
 
 def describe_validation_error(exc: ValidationError, etype: str | None = None) -> str:
