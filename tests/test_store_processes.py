@@ -34,8 +34,8 @@ def _appender(path: str, fd: int) -> None:
         os.write(fd, f"{result.seq}\n".encode())
 
 
-def _read_all(fd: int) -> str:
-    chunks = []
+def _read_all(fd: int, first: bytes = b"") -> str:
+    chunks = [first]
     while chunk := os.read(fd, 65536):
         chunks.append(chunk)
     os.close(fd)
@@ -54,12 +54,15 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_event(tmp_path: Path):
         child = fork.Process(target=_appender, args=(path, write_fd))
         child.start()
         os.close(write_fd)
-        time.sleep(rng.uniform(0.005, 0.12))
+        # wait until the child is appending (its first acknowledgement), so that the kill lands
+        # at a random moment of the append loop however slow a loaded machine is to start it
+        first = os.read(read_fd, 65536)
+        time.sleep(rng.uniform(0.0, 0.12))
         os.kill(child.pid, signal.SIGKILL)
         child.join()
         assert child.exitcode == -signal.SIGKILL
         kills += 1
-        lines = _read_all(read_fd).split()
+        lines = _read_all(read_fd, first).split()
         assert not [line for line in lines if not line.isdigit()], lines
         acknowledged += [int(line) for line in lines]
     assert kills >= 20
