@@ -470,14 +470,9 @@ class Store:
         with self._write():
             existing = self._course_row(course_id)
             if existing is not None:
-                if idempotency_key is not None:
-                    stored = self._rows(
-                        "SELECT seq, body FROM events WHERE course_id = ? AND idempotency_key = ?",
-                        (course_id, idempotency_key),
-                    )
-                    if stored:
-                        _check_same_event(stored[0]["body"], body, idempotency_key, course_id)
-                        return self._result_of(existing, stored[0]["seq"])
+                repeated = self._repeated(existing, idempotency_key, body)
+                if repeated is not None:
+                    return repeated
                 return Rejection(
                     "conflict",
                     f"course {course_id} already exists (opened at {existing['created_at']})",
@@ -518,14 +513,9 @@ class Store:
                     return Rejection(
                         "no_course", f"no course {course_id!r}: it was never opened", etype
                     )
-                if idempotency_key is not None:
-                    stored = self._rows(
-                        "SELECT seq, body FROM events WHERE course_id = ? AND idempotency_key = ?",
-                        (course_id, idempotency_key),
-                    )
-                    if stored:
-                        _check_same_event(stored[0]["body"], body, idempotency_key, course_id)
-                        return self._result_of(row, stored[0]["seq"])
+                repeated = self._repeated(row, idempotency_key, body)
+                if repeated is not None:
+                    return repeated
                 course = self._live(row)
                 live = (row["last_seq"], row["last_hash"], course)
                 if course.is_closed:
@@ -595,6 +585,20 @@ class Store:
             ),
         )
         return hash_
+
+    def _repeated(self, row: dict[str, Any], idempotency_key: str | None, body: str) -> Result | None:
+        """The stored result of an event already written under this idempotency key, if any
+        (the same key with a different event raises :class:`IdempotencyKeyReused`)."""
+        if idempotency_key is None:
+            return None
+        stored = self._rows(
+            "SELECT seq, body FROM events WHERE course_id = ? AND idempotency_key = ?",
+            (row["id"], idempotency_key),
+        )
+        if not stored:
+            return None
+        _check_same_event(stored[0]["body"], body, idempotency_key, row["id"])
+        return self._result_of(row, stored[0]["seq"])
 
     def _result_of(self, row: dict[str, Any], seq: int) -> Result:
         """The result the event at ``seq`` got when it was stored (replayed silently)."""
