@@ -420,9 +420,12 @@ def _event_plugin_error(
 
 
 def _guard_rejection(etype: str, failed: list[tuple[str, str]]) -> Rejection:
+    lead = (
+        "the course cannot be opened: " if etype == "course_opened" else f"{etype} is not possible yet: "
+    )
     return Rejection(
         "guard_failed",
-        f"{etype} is not possible yet: " + "; ".join(m for _, m in failed),
+        lead + "; ".join(m for _, m in failed),
         etype,
         tuple(name for name, _ in failed),
     )
