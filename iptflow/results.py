@@ -65,7 +65,7 @@ class Rejection:
     message: str
     event_type: str | None = None
     guards: tuple[str, ...] = ()
-    ok: bool = field(default=False, init=False)
+    ok: Literal[False] = field(default=False, init=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,7 +87,7 @@ class Accepted:
     deviations: tuple[Deviation, ...] = ()
     opened_reviews: tuple[str, ...] = ()
     closed_reviews: tuple[str, ...] = ()
-    ok: bool = field(default=True, init=False)
+    ok: Literal[True] = field(default=True, init=False)
 
     @property
     def state_changed(self) -> bool:
