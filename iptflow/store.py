@@ -224,6 +224,13 @@ class Store:
         rows = self._rows("SELECT * FROM courses WHERE id = ?", (course_id,))
         return rows[0] if rows else None
 
+    def _existing_row(self, course_id: str) -> dict[str, Any]:
+        """The course's row; :class:`UnknownCourse` when the store does not hold it (reading)."""
+        row = self._course_row(course_id)
+        if row is None:
+            raise UnknownCourse(f"no course {course_id!r} in {self.path}", course_id=course_id)
+        return row
+
     def _event_rows(self, course_id: str) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM events WHERE course_id = ? ORDER BY seq", (course_id,))
 
@@ -336,9 +343,7 @@ class Store:
         :class:`MissingProtocol` or :class:`CorruptCourse`.
         """
         with self._read():
-            row = self._course_row(course_id)
-            if row is None:
-                raise UnknownCourse(f"no course {course_id!r} in {self.path}", course_id=course_id)
+            row = self._existing_row(course_id)
             events = self._event_rows(course_id)
         return self._replay(row, events)
 
@@ -627,32 +632,14 @@ class Store:
 
     def row(self, course_id: str) -> CourseRow:
         """The course's row (protocol, last seq, derived summary) without replaying it."""
-        row = self._course_row(course_id)
-        if row is None:
-            raise UnknownCourse(f"no course {course_id!r} in {self.path}", course_id=course_id)
-        return CourseRow.from_row(row)
+        return CourseRow.from_row(self._existing_row(course_id))
 
     def history(self, course_id: str) -> list[StoredEvent]:
         """Every stored event of a course, in order, with its seq, hash chain and audit data."""
         with self._read():
-            if self._course_row(course_id) is None:
-                raise UnknownCourse(f"no course {course_id!r} in {self.path}", course_id=course_id)
+            self._existing_row(course_id)
             rows = self._event_rows(course_id)
-        return [
-            StoredEvent(
-                course_id=r["course_id"],
-                seq=r["seq"],
-                type=r["type"],
-                at=r["at"],
-                actor=r["actor"],
-                event=decode_event(r["body"]),
-                prev_hash=r["prev_hash"],
-                hash=r["hash"],
-                idempotency_key=r["idempotency_key"],
-                recorded_at=r["recorded_at"],
-            )
-            for r in rows
-        ]
+        return [StoredEvent.from_row(r) for r in rows]
 
     def list(
         self,
@@ -690,8 +677,7 @@ class Store:
     def export_course_file(self, course_id: str) -> str:
         """The course as a course file (SPEC §6): its stored events, one per line, as given."""
         with self._read():
-            if self._course_row(course_id) is None:
-                raise UnknownCourse(f"no course {course_id!r} in {self.path}", course_id=course_id)
+            self._existing_row(course_id)
             rows = self._event_rows(course_id)
         return "".join(r["body"] + "\n" for r in rows)
 

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .store_hash import decode_event
+
 
 @dataclass(frozen=True, slots=True)
 class CourseRow:
@@ -76,6 +78,21 @@ class StoredEvent:
     hash: str
     idempotency_key: str | None
     recorded_at: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> StoredEvent:
+        return cls(
+            course_id=row["course_id"],
+            seq=row["seq"],
+            type=row["type"],
+            at=row["at"],
+            actor=row["actor"],
+            event=decode_event(row["body"]),
+            prev_hash=row["prev_hash"],
+            hash=row["hash"],
+            idempotency_key=row["idempotency_key"],
+            recorded_at=row["recorded_at"],
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
