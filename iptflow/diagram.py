@@ -262,6 +262,13 @@ def to_dot(protocol: ResolvedProtocol, registry: Registry | None = None) -> str:
     prov = Provenance.of(protocol, registry)
     phase_colour, added_colour = _colours(protocol)
     q = _dot_quote
+
+    def added(style: str, adaptation: str) -> list[str]:
+        """DOT attributes that mark what an adaptation added: dashed, its colour, a tooltip."""
+        colour = added_colour.get(adaptation, ADDED_COLOURS[0])
+        return [style, f'color="{colour}"', f'fontcolor="{colour}"',
+                f"tooltip={q('added by ' + prov.who(adaptation))}"]
+
     lines = [
         f"digraph {q(_title(protocol))} {{",
         f"  label={q(_title(protocol))};",
@@ -282,9 +289,7 @@ def to_dot(protocol: ResolvedProtocol, registry: Registry | None = None) -> str:
                 attrs.append("peripheries=2")
             if s.added_by:
                 label += f"\n+{s.added_by}"
-                colour = added_colour.get(s.added_by, ADDED_COLOURS[0])
-                attrs += ['style="rounded,filled,dashed"', f'color="{colour}"', f'fontcolor="{colour}"',
-                          f"tooltip={q('added by ' + prov.who(s.added_by))}"]
+                attrs += added('style="rounded,filled,dashed"', s.added_by)
             attrs.insert(0, f"label={q(label)}")
             lines.append(f"    {q(s.name)} [{', '.join(attrs)}];")
         lines.append("  }")
@@ -295,9 +300,7 @@ def to_dot(protocol: ResolvedProtocol, registry: Registry | None = None) -> str:
         attrs = []
         if t.added_by:
             label += f"\n+{t.added_by}"
-            colour = added_colour.get(t.added_by, ADDED_COLOURS[0])
-            attrs += ["style=dashed", f'color="{colour}"', f'fontcolor="{colour}"',
-                      f"tooltip={q('added by ' + prov.who(t.added_by))}"]
+            attrs += added("style=dashed", t.added_by)
         attrs.insert(0, f"label={q(label)}")
         lines.append(f"  {q(t.source[0])} -> {q(str(t.dest))} [{', '.join(attrs)}];")
     lines.append("}")
