@@ -28,7 +28,7 @@ from .machine import Route, describe_validation_error
 from .results import Accepted, Deviation, Outcome, Rejection, Result
 
 if TYPE_CHECKING:
-    from .machine import CompiledProtocol
+    from .machine import BoundRequirement, CompiledProtocol
     from .protocol import ResolvedProtocol
     from .registry import Registry
 
@@ -109,7 +109,7 @@ class Course:
             compiled = registry.compile(opened.protocol, opened.adaptations)
         course = cls(compiled, opened)
         course._notify = course._notify and notify
-        failed = [(r.name, m) for r in compiled.open_requires if (m := r.failure(course, opened))]
+        failed = _failures(compiled.open_requires, course, opened)
         if failed:
             return None, _guard_rejection("course_opened", failed)
         course.history.append(_copy_event(raw))
@@ -303,16 +303,7 @@ class Course:
                 f"({last_at.isoformat()})",
                 etype,
             )
-        failed = None
-        for req in route.requires:  # BoundRequirement.failure, inlined: this is the hot path
-            try:
-                message = req.fn(self, event, **req.params)
-            except Exception as exc:  # a plugin's guard failed: name it, change nothing
-                raise req.error(exc) from exc
-            if message:
-                if failed is None:
-                    failed = []
-                failed.append((req.name, req.message or message))
+        failed = _failures(route.requires, self, event)
         if failed:
             return _guard_rejection(etype, failed)
         accepted_events = len(self.history)
@@ -417,6 +408,13 @@ def _event_plugin_error(
         plugin=plugin,
         hook="register_events",
     )
+
+
+def _failures(
+    requires: tuple[BoundRequirement, ...], course: Course, event: Any
+) -> list[tuple[str, str]]:
+    """``(name, message)`` of every requirement that does not hold, in protocol order."""
+    return [(r.name, m) for r in requires if (m := r.failure(course, event))]
 
 
 def _guard_rejection(etype: str, failed: list[tuple[str, str]]) -> Rejection:

@@ -64,7 +64,7 @@ class Route:
     requires: tuple[BoundRequirement, ...]
 
     def matches(self, course: Course) -> bool:
-        return all(getattr(course.facts, attr, None) == value for attr, value in self.when)
+        return when_holds(course.facts, self.when)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +100,16 @@ def params_problem(fn: Callable[..., Any], params: dict[str, Any]) -> str | None
     return None
 
 
+def when_holds(facts: Any, when: tuple[tuple[str, str], ...]) -> bool:
+    """Whether a course's facts meet a route's ``when`` conditions (e.g. format = group)."""
+    return all(getattr(facts, attr, None) == value for attr, value in when)
+
+
 def _route_condition(when: tuple[tuple[str, str], ...]) -> Callable[[Any], bool]:
+    """The same test as a transitions condition, so the shared machine routes identically."""
+
     def condition(event_data: Any) -> bool:
-        facts = event_data.model.facts
-        return all(getattr(facts, attr, None) == value for attr, value in when)
+        return when_holds(event_data.model.facts, when)
 
     condition.__name__ = " and ".join(f"{a}={v}" for a, v in when)
     return condition
