@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationErro
 
 from .course import Course
 from .errors import CourseFileError, ProtocolError
-from .events import CourseOpened
 from .machine import describe_validation_error
 from .registry import Registry, default_registry
 from .results import REJECTION_CODES, Rejection
@@ -200,16 +199,12 @@ def replay_lines(
     if first.event is None or first.event.get("type") != "course_opened":
         raise CourseFileError("the first line must be a course_opened event", file=name, line=first.number)
     try:
-        opened = CourseOpened.model_validate(first.event)
-    except ValidationError as exc:
-        raise CourseFileError(
-            f"invalid course_opened: {describe_validation_error(exc)}", file=name, line=first.number
-        ) from None
-    try:
         course, opening = Course.try_open(first.event, registry)
     except ProtocolError as exc:
         raise CourseFileError(str(exc), file=name, line=first.number) from None
-    result.course_id = opened.course_id
+    if not opening.ok and opening.code == "invalid_event":  # not a valid course_opened
+        raise CourseFileError(f"invalid {opening.message}", file=name, line=first.number)
+    result.course_id = first.event["course_id"]  # validated by try_open
     seq_lines = [0, first.number]
     _record(result, first, opening, course, seq_lines)
     for line in it:
