@@ -346,6 +346,8 @@ def cover_transitions(compiled: CompiledProtocol, prefix: str | None = None) -> 
         for event in list(compiled.allowed_lists[course.state]):
             routes = compiled.allowed[course.state][event]
             route = course._route(routes)
+            if route is None:  # no route of this event fits the course (its when conditions)
+                continue
             key = (course.state, event, routes.index(route))
             if route.dest is not None or key in covered or key in b.routes:
                 continue
@@ -357,15 +359,37 @@ def cover_transitions(compiled: CompiledProtocol, prefix: str | None = None) -> 
         failed.update(b.failed)
         courses.append(b.finish())
 
+    def reachable(state: str, event: str, index: int) -> Iterator[dict[str, Any]]:
+        """Course attributes under which ``state`` is reachable and takes route ``index``."""
+        for attrs in attr_sets:
+            if (effective_route(compiled, attrs, state, event) == index
+                    and state_path(compiled, attrs, state) is not None):
+                yield attrs
+
+    def break_somewhere(name: str) -> bool:
+        """Write a course in which requirement ``name`` fails; False if none could be built."""
+        for state, events in compiled.allowed.items():
+            for event, routes in sorted(events.items()):
+                for index, route in enumerate(routes):
+                    if name not in {r.name for r in route.requires}:
+                        continue
+                    for attrs in reachable(state, event, index):
+                        b = new_builder(attrs)
+                        if b.course is None or not walk_to(b, attrs, state):
+                            continue
+                        hit = _break_requirement(b, event, name)
+                        if not hit and b.advance(event):
+                            hit = _break_requirement(b, event, name)
+                        if hit:
+                            done(b)
+                            return True
+        return False
+
     for target in route_targets(compiled):
         if target in covered:
             continue
         state, event, index = target
-        for attrs in attr_sets:
-            if effective_route(compiled, attrs, state, event) != index:
-                continue
-            if state_path(compiled, attrs, state) is None:
-                continue
+        for attrs in reachable(state, event, index):
             b = new_builder(attrs)
             if b.course is not None and walk_to(b, attrs, state):
                 take_loops(b)
@@ -391,34 +415,8 @@ def cover_transitions(compiled: CompiledProtocol, prefix: str | None = None) -> 
                 break
 
     for name in requirement_targets(compiled):
-        if name in failed:
-            continue
-        for state, events in compiled.allowed.items():
-            hit = False
-            for event, routes in sorted(events.items()):
-                for index, route in enumerate(routes):
-                    if name not in {r.name for r in route.requires}:
-                        continue
-                    for attrs in attr_sets:
-                        if effective_route(compiled, attrs, state, event) != index:
-                            continue
-                        if state_path(compiled, attrs, state) is None:
-                            continue
-                        b = new_builder(attrs)
-                        if b.course is None or not walk_to(b, attrs, state):
-                            continue
-                        hit = _break_requirement(b, event, name)
-                        if not hit and b.advance(event):
-                            hit = _break_requirement(b, event, name)
-                        if hit:
-                            done(b)
-                            break
-                    if hit:
-                        break
-                if hit:
-                    break
-            if hit:
-                break
+        if name not in failed:
+            break_somewhere(name)
     uncovered = [t for t in route_targets(compiled) if t not in covered]
     unfailed = [n for n in requirement_targets(compiled) if n not in failed]
     return courses, uncovered, unfailed
