@@ -65,7 +65,7 @@ def effective_route(compiled: CompiledProtocol, attrs: dict[str, Any], state: st
     for i, route in enumerate(routes):
         if not route.when or all(attrs.get(k) == v for k, v in route.when):
             return i
-    return len(routes) - 1
+    return None  # no route fits: the engine rejects the event not_allowed for such a course
 
 
 def state_path(compiled: CompiledProtocol, attrs: dict[str, Any], target: str) -> list[str] | None:
@@ -265,7 +265,7 @@ def _break_requirement(b: _Builder, event: str, name: str) -> bool:
     assert course is not None
     routes = compiled.allowed[course.state][event]
     route = course._route(routes)
-    if name not in {r.name for r in route.requires}:
+    if route is None or name not in {r.name for r in route.requires}:
         return False
     req = compiled.requirements[name]
 
@@ -274,7 +274,7 @@ def _break_requirement(b: _Builder, event: str, name: str) -> bool:
         if isinstance(parsed, str):
             return False
         r = c._route(compiled.allowed[c.state][event])
-        return name in {x.name for x in r.requires} and bool(req.failure(c, parsed))
+        return r is not None and name in {x.name for x in r.requires} and bool(req.failure(c, parsed))
 
     for payload in _variants(compiled, b.clinician, course, event, route):
         if fails(course, payload):

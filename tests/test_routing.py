@@ -56,3 +56,13 @@ def test_try_open_with_a_non_object_is_no_course() -> None:
     course, result = Course.try_open(["not", "an", "object"])  # type: ignore[arg-type]
     assert course is None
     assert result.code == "no_course"
+
+
+def test_generated_coverage_takes_a_route_only_group_courses_have() -> None:
+    from iptflow.generate import cover_transitions
+
+    compiled = _registry().compile("ipt-depression", ["early-sick-role"])
+    courses, uncovered, _ = cover_transitions(compiled)
+    assert ("assessment", "sick_role_given", 0) not in uncovered
+    assert uncovered == []
+    assert any('"sick_role_given"' in c.text() and '"group"' in c.text() for c in courses)
