@@ -15,6 +15,7 @@ from iptflow.replay import replay_file
 
 ROOT = Path(__file__).parent.parent
 VARIANTS = ROOT / "examples" / "variants"
+# also collected by the pytest plugin, through iptflow_protocols_dirs in pyproject.toml
 COURSES = Path(__file__).parent / "courses_variants"
 
 
