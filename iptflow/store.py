@@ -384,20 +384,6 @@ class Store:
             "deviations": len(course.deviations),
         }
 
-    def _insert_event(
-        self,
-        course_id: str,
-        seq: int,
-        body: str,
-        event: Mapping[str, Any],
-        prev_hash: str,
-        idempotency_key: str | None,
-        recorded_at: str | None,
-    ) -> str:
-        row = _event_row(course_id, seq, body, event, prev_hash, idempotency_key, recorded_at)
-        self.conn.execute(_INSERT_EVENT, row)
-        return row[7]
-
     def _insert_course(
         self,
         course: Course,
@@ -566,10 +552,12 @@ class Store:
     ) -> str:
         """Write an accepted event and the course's derived row (inside the transaction)."""
         course_id = row["id"]
+        event_row = _event_row(
+            course_id, result.seq, body, event, row["last_hash"], idempotency_key, self._now()
+        )
+        hash_ = event_row[7]
         try:
-            hash_ = self._insert_event(
-                course_id, result.seq, body, event, row["last_hash"], idempotency_key, self._now()
-            )
+            self.conn.execute(_INSERT_EVENT, event_row)
         except sqlite3.IntegrityError as exc:
             raise _Conflict(str(exc)) from exc
         derived = self._derived(course)
