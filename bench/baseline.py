@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from iptflow.registry import Registry
+from iptflow.engine.registry import Registry
 
 
 class DictFSM:

@@ -15,7 +15,7 @@ import workload
 from harness import compare, figure, not_available, stats
 
 from iptflow import Course, default_registry
-from iptflow.replay import replay_file
+from iptflow.engine.replay import replay_file
 
 
 def _engine_replay(courses: list[list[dict[str, Any]]]) -> tuple[int, int]:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from iptflow import default_registry
-from iptflow.replay import Line, parse_line, replay_lines
+from iptflow.engine.replay import Line, parse_line, replay_lines
 
 
 def main(stream: Path, count: int) -> dict[str, float]:

@@ -15,14 +15,14 @@ import workload
 from harness import compare, figure, not_available, stats, timed
 
 from iptflow import Course, default_registry
-from iptflow.demo import demo_events
-from iptflow.replay import replay_file
+from iptflow.engine.replay import replay_file
+from iptflow.research.demo import demo_events
 
 
 def _store_class() -> Any:
     if importlib.util.find_spec("iptflow.store") is None:
         return None
-    from iptflow.store import Store
+    from iptflow.store.api import Store
 
     return Store
 

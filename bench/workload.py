@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from iptflow.demo import demo_events
+from iptflow.research.demo import demo_events
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIRS = (ROOT / "tests" / "courses", ROOT / "examples")
@@ -71,7 +71,7 @@ def _generated(n: int, seed: int, clean: bool = False) -> list[Course] | None:
     adaptation (None when that module is not installed). ``clean``: leave out the events the
     engine rejects (they changed nothing, so the rest is accepted as it is)."""
     try:
-        from iptflow.generate import random_courses
+        from iptflow.research.generate import random_courses
     except ImportError:
         return None
     from iptflow import default_registry

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from iptflow.store import Store
+from iptflow.store.api import Store
 
 MONDAY = datetime(2025, 3, 3, 9, 0)
 

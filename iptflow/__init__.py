@@ -11,8 +11,13 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .course import Course
-from .errors import (
+from iptflow.engine.course import Course
+from iptflow.engine.events import Event, EventType
+from iptflow.engine.hookspecs import hookimpl
+from iptflow.engine.plugins import load_plugins
+from iptflow.engine.registry import Registry, default_registry, load_adaptation, load_protocol_file
+from iptflow.engine.results import Accepted, Deviation, Outcome, Rejection
+from iptflow.errors import (
     CourseFileError,
     EventRejected,
     IptflowError,
@@ -23,12 +28,7 @@ from .errors import (
     UnknownAdaptation,
     UnknownProtocol,
 )
-from .events import Event, EventType
-from .hookspecs import hookimpl
-from .plugins import load_plugins
-from .protocol import AdaptationDef, ProtocolDef, ResolvedProtocol
-from .registry import Registry, default_registry, load_adaptation, load_protocol_file
-from .results import Accepted, Deviation, Outcome, Rejection
+from iptflow.protocol.models import AdaptationDef, ProtocolDef, ResolvedProtocol
 
 try:
     __version__ = version("iptflow")

@@ -14,8 +14,8 @@ from typing import Literal
 from pydantic import StrictStr
 
 import iptflow
-from iptflow.course import Course
-from iptflow.events import Event, EventType
+from iptflow.engine.course import Course
+from iptflow.engine.events import Event, EventType
 
 DATA = Path(__file__).with_name("bipolar.toml")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import iptflow
-from iptflow.events import Event, EventType
+from iptflow.engine.events import Event, EventType
 
 DATA = Path(__file__).with_name("ptsd.toml")
 

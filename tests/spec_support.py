@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from iptflow import Course
-from iptflow.results import Accepted, Rejection
+from iptflow.engine.results import Accepted, Rejection
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 PROTOCOL = "ipt-depression"

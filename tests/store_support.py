@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from iptflow.demo import demo_events
+from iptflow.research.demo import demo_events
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 TABLES = ("protocols", "courses", "events", "course_adaptations", "_sqlite_migrations")

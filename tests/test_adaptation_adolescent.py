@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from iptflow import Course, ProtocolConflict, default_registry
-from iptflow.replay import replay_file
+from iptflow.engine.replay import replay_file
 
 COURSES = Path(__file__).parent / "courses" / "adolescent"
 AT = "2025-01-06T09:00:00Z"

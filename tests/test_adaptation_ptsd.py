@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from iptflow import Course, default_registry
-from iptflow.instruments import outcome_status
-from iptflow.replay import replay_file
+from iptflow.engine.replay import replay_file
+from iptflow.protocol.instruments import outcome_status
 
 COURSES = Path(__file__).parent / "courses" / "ptsd"
 AT = "2025-01-06T09:00:00Z"

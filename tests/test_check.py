@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from iptflow.check import check_file, detect_kind
 from iptflow.cli import cli
+from iptflow.research.check import check_file, detect_kind
 
 ROOT = Path(__file__).parent.parent
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from spec_support import opened, write_course
 
 from iptflow.cli import cli
-from iptflow.registry import default_registry
+from iptflow.engine.registry import default_registry
 
 BASE_TOML = Path(__file__).resolve().parents[1] / "protocols" / "ipt-depression.toml"
 

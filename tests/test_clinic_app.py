@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from iptflow.store import Store
+from iptflow.store.api import Store
 
 APP = Path(__file__).parent.parent / "examples" / "clinic_app.py"
 

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from iptflow import ProtocolConflict, UnknownAdaptation, default_registry
 from iptflow.cli import cli
-from iptflow.compose import compose
-from iptflow.variants import VariantDef
+from iptflow.protocol.compose import compose
+from iptflow.protocol.variants import VariantDef
 
 BASE = "ipt-depression"
 

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from iptflow import AdaptationDef, Registry, default_registry, diagram, hookimpl
+from iptflow import AdaptationDef, Registry, default_registry, hookimpl
 from iptflow.cli import cli
-from iptflow.plugins import make_plugin_manager
+from iptflow.engine.plugins import make_plugin_manager
+from iptflow.interop import diagram
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -11,9 +11,9 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
 from iptflow import Course
-from iptflow.demo import demo_events
-from iptflow.fhir import LOINC, bundle_json, course_bundle
-from iptflow.replay import replay_file
+from iptflow.engine.replay import replay_file
+from iptflow.interop.fhir import LOINC, bundle_json, course_bundle
+from iptflow.research.demo import demo_events
 
 COURSES = Path(__file__).parent / "courses"
 PHQ9_ITEM_LOINC = ["44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5",
@@ -201,7 +201,7 @@ def test_careplan_status_follows_the_course_state(demo: Course) -> None:
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from iptflow.store import Store
+    from iptflow.store.api import Store
 
     path = tmp_path_factory.mktemp("fhir") / "courses.db"
     events = demo_events()
@@ -237,7 +237,7 @@ def test_cli_without_the_extra_says_what_to_install(db: Path, monkeypatch: pytes
     from iptflow.cli import cli
 
     monkeypatch.setitem(sys.modules, "fhir.resources.R4B.bundle", None)
-    monkeypatch.delitem(sys.modules, "iptflow.fhir", raising=False)
+    monkeypatch.delitem(sys.modules, "iptflow.interop.fhir", raising=False)
     result = CliRunner().invoke(cli, ["export", "fhir", "--db", str(db), "demo-001"])
     assert result.exit_code == 2
     assert "pip install 'iptflow[fhir]'" in result.output

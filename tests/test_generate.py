@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from iptflow.cli import cli
-from iptflow.events import CourseOpened
-from iptflow.generate import cover_transitions, random_courses, write_courses
-from iptflow.registry import default_registry
-from iptflow.replay import read_lines, replay_file
+from iptflow.engine.events import CourseOpened
+from iptflow.engine.registry import default_registry
+from iptflow.engine.replay import read_lines, replay_file
+from iptflow.research.generate import cover_transitions, random_courses, write_courses
 
 pytest_plugins = ["pytester"]
 
@@ -24,7 +24,7 @@ def taken(paths: list[Path], compiled) -> tuple[set, set]:
     """Replay files independently and record each route taken and each requirement failed."""
     routes, failed = set(), set()
     registry = compiled.registry
-    from iptflow.course import Course
+    from iptflow.engine.course import Course
 
     for path in paths:
         lines = [line for line in read_lines(path) if line.event is not None]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from iptflow import hookspecs
+from iptflow.engine import hookspecs
 
 ROOT = Path(__file__).parent.parent
 DOCS = (ROOT / "docs" / "hooks.md").read_text()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from iptflow_protocols import __file__ as protocols_init
 
-from iptflow.lint import lint_protocol
-from iptflow.registry import Registry
+from iptflow.engine.registry import Registry
+from iptflow.research.lint import lint_protocol
 
 BASE = Path(protocols_init).with_name("ipt-depression.toml")
 

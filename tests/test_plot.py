@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from iptflow import Course
 from iptflow.cli import cli
-from iptflow.demo import demo_events
-from iptflow.plot import course_svg
-from iptflow.store import Store
+from iptflow.research.demo import demo_events
+from iptflow.research.plot import course_svg
+from iptflow.store.api import Store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -66,7 +66,7 @@ def test_plot_writes_an_svg_with_every_mark(db: Path, tmp_path: Path) -> None:
 
 
 def test_the_figure_marks_sessions_missed_reviews_and_deviations(db: Path) -> None:
-    from iptflow.plot import course_figure
+    from iptflow.research.plot import course_figure
 
     with Store.open(db, create=False) as store:
         course = store.get("plot-2")
@@ -94,7 +94,7 @@ def test_plot_refuses_other_formats_and_unknown_courses(db: Path, tmp_path: Path
 def test_plot_without_matplotlib_says_what_to_install(db: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.delitem(sys.modules, "iptflow.plot", raising=False)
+    monkeypatch.delitem(sys.modules, "iptflow.research.plot", raising=False)
     result = CliRunner().invoke(cli, ["course", "plot", "plot-1", "--db", str(db), "--out",
                                       str(tmp_path / "x.svg")])
     assert result.exit_code == 2

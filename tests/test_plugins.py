@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from iptflow import Registry, UnknownAdaptation
 from iptflow.cli import cli
-from iptflow.hookspecs import HOOK_NAMES
-from iptflow.plugins import CORE_PLUGIN, ENTRY_POINT_GROUP, allowed_plugins, make_plugin_manager
+from iptflow.engine.hookspecs import HOOK_NAMES
+from iptflow.engine.plugins import CORE_PLUGIN, ENTRY_POINT_GROUP, allowed_plugins, make_plugin_manager
 
 BUILT_IN = {"adolescent", "bipolar", "bulimia", "ptsd"}
 
@@ -110,7 +110,7 @@ def _plugin(**hooks: object) -> object:
 
 
 def test_register_protocols_accepts_models_variants_and_paths(tmp_path: Path) -> None:
-    from iptflow.variants import VariantDef
+    from iptflow.protocol.variants import VariantDef
 
     base_text = (Path(__file__).parent.parent / "protocols" / "ipt-depression.toml").read_text()
     path = tmp_path / "ipt-clinic.toml"
@@ -172,7 +172,7 @@ def test_register_events_adds_a_validated_event_model() -> None:
     from pydantic import StrictStr
 
     from iptflow import AdaptationDef, Course
-    from iptflow.events import Event, EventType
+    from iptflow.engine.events import Event, EventType
 
     class SchoolContacted(Event):
         type: Literal["school_contacted"]

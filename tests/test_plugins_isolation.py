@@ -11,8 +11,8 @@ import pytest
 
 import iptflow
 from iptflow import Course, PluginError, Registry
-from iptflow.events import Event, EventType
-from iptflow.plugins import make_plugin_manager
+from iptflow.engine.events import Event, EventType
+from iptflow.engine.plugins import make_plugin_manager
 
 AT = "2025-01-06T09:00:00Z"
 LATER = "2025-01-06T10:00:00Z"

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from iptflow import Course, Registry
-from iptflow.plugins import make_plugin_manager
-from iptflow.replay import replay_file
+from iptflow.engine.plugins import make_plugin_manager
+from iptflow.engine.replay import replay_file
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "plugins" / "iptflow-perinatal"
 COURSE = EXAMPLE / "courses" / "perinatal.course.jsonl"

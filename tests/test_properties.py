@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iptflow import Course
-from iptflow.demo import demo_events
-from iptflow.results import REJECTION_CODES, Accepted, Rejection
+from iptflow.engine.results import REJECTION_CODES, Accepted, Rejection
+from iptflow.research.demo import demo_events
 
 DEMO = demo_events("prop-1")
 MAINTENANCE = DEMO[:-1] + [{"type": "maintenance_started", "at": DEMO[-1]["at"], "frequency": "monthly",

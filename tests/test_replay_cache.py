@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import iptflow.registry as registry_module
+import iptflow.engine.registry as registry_module
 from iptflow.cli import cli
-from iptflow.generate import random_courses, write_courses
-from iptflow.registry import Registry
+from iptflow.engine.registry import Registry
+from iptflow.research.generate import random_courses, write_courses
 
 SETS = [(), ("adolescent",), ("bulimia",), ("bipolar", "ptsd")]
 PER_SET = 12

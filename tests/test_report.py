@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from iptflow.cli import cli
-from iptflow.demo import demo_events
-from iptflow.report import build_report
-from iptflow.store import Store
+from iptflow.research.demo import demo_events
+from iptflow.research.report import build_report
+from iptflow.store.api import Store
 
 
 def ev(etype: str, at: str, **fields) -> dict:

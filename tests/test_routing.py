@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import iptflow
 from iptflow import Course, Registry
-from iptflow.plugins import make_plugin_manager
+from iptflow.engine.plugins import make_plugin_manager
 
 AT = "2025-01-06T09:00:00Z"
 LATER = "2025-01-06T10:00:00Z"
@@ -59,7 +59,7 @@ def test_try_open_with_a_non_object_is_no_course() -> None:
 
 
 def test_generated_coverage_takes_a_route_only_group_courses_have() -> None:
-    from iptflow.generate import cover_transitions
+    from iptflow.research.generate import cover_transitions
 
     compiled = _registry().compile("ipt-depression", ["early-sick-role"])
     courses, uncovered, _ = cover_transitions(compiled)

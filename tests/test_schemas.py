@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 from iptflow import default_registry
 from iptflow.cli import cli
-from iptflow.schemas import KINDS, schema_for, schema_text
+from iptflow.interop.schemas import KINDS, schema_for, schema_text
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOLS = sorted((ROOT / "protocols").glob("*.toml"))
@@ -36,7 +36,7 @@ def errors(v: Draft202012Validator, data: Any) -> list[str]:
 def test_published_schemas_are_current(kind: str) -> None:
     published = ROOT / "docs" / "schemas" / f"{kind}.json"
     assert published.read_text(encoding="utf-8") == schema_text(kind), (
-        f"{published} is stale: run python -m iptflow.schemas docs/schemas"
+        f"{published} is stale: run python -m iptflow.interop.schemas docs/schemas"
     )
 
 

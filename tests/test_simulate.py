@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from iptflow.cli import cli
-from iptflow.registry import default_registry
-from iptflow.simulate import SimulationSpec, simulate_cohort, simulate_course
-from iptflow.simulate_model import TrajectoryModel, load_trajectory_model
+from iptflow.engine.registry import default_registry
+from iptflow.research.model import TrajectoryModel, load_trajectory_model
+from iptflow.research.simulate import SimulationSpec, simulate_cohort, simulate_course
 
 TABLES = ["protocols", "courses", "events", "course_adaptations", "simulation_runs"]
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "examples" / "simulation" / "default-model.toml"

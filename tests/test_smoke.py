@@ -1,7 +1,7 @@
 """The demo course runs to completion in remission."""
 
-from iptflow.demo import demo_events
-from iptflow.replay import Line, replay_lines
+from iptflow.engine.replay import Line, replay_lines
+from iptflow.research.demo import demo_events
 
 
 def test_demo_course_completes_in_remission():

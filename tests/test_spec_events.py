@@ -8,7 +8,7 @@ import pytest
 from spec_support import T0, Driver, iso, opened, phq9
 
 from iptflow import Course, EventRejected
-from iptflow.results import Rejection
+from iptflow.engine.results import Rejection
 
 ANY_ACTIVE = {"measure_recorded", "risk_flagged", "risk_assessed", "course_discontinued", "course_referred"}
 SESSIONS = {"session_held", "session_missed"}

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from spec_support import opened, write_course
 
 from iptflow.cli import cli
+from iptflow.engine.registry import default_registry
+from iptflow.engine.replay import replay_file
 from iptflow.errors import CourseFileError
-from iptflow.registry import default_registry
-from iptflow.replay import replay_file
 
 KEYS = ["course_id", "protocol", "state", "accepted", "rejected", "sessions_held", "open_reviews",
         "deviations", "outcome", "expectations_failed"]

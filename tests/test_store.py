@@ -11,12 +11,12 @@ import pytest
 from store_support import course_with_deviations, db_content, measure_for_seq, opened
 
 from iptflow import Course, ProtocolDef, Registry, hookimpl
-from iptflow.demo import demo_events
+from iptflow.engine.plugins import make_plugin_manager
+from iptflow.engine.replay import replay_file
 from iptflow.errors import EventRejected, UnknownProtocol
-from iptflow.plugins import make_plugin_manager
-from iptflow.protocol import SessionRange
-from iptflow.replay import replay_file
-from iptflow.store import (
+from iptflow.protocol.models import SessionRange
+from iptflow.research.demo import demo_events
+from iptflow.store.api import (
     CorruptCourse,
     CourseExists,
     IdempotencyKeyReused,
@@ -340,7 +340,7 @@ def _registry_shipping_new_version() -> Registry:
 
     import pluggy
 
-    from iptflow import hookspecs
+    from iptflow.engine import hookspecs
 
     pm = pluggy.PluginManager("iptflow")
     pm.add_hookspecs(hookspecs)

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from store_support import measure_for_seq, opened
 
 from iptflow.cli import cli
-from iptflow.demo import demo_events
-from iptflow.store import Store
+from iptflow.research.demo import demo_events
+from iptflow.store.api import Store
 
 
 def run(*args: str, input: str | None = None):

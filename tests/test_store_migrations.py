@@ -8,9 +8,9 @@ from pathlib import Path
 from sqlite_utils import Database
 from store_support import opened
 
-from iptflow.demo import demo_events
-from iptflow.migrations import migrations
-from iptflow.store import Store
+from iptflow.research.demo import demo_events
+from iptflow.store.api import Store
+from iptflow.store.migrations import migrations
 
 
 def _applied(path: Path) -> list[str]:

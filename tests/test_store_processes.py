@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from store_support import measure_for_seq, opened
 
-from iptflow.store import Store
+from iptflow.store.api import Store
 
 fork = multiprocessing.get_context("fork")
 

@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from iptflow.demo import demo_events
+from iptflow.research.demo import demo_events
 
 pytest_plugins = ["pytester"]
 

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from iptflow import Course, ProtocolError, Registry, UnknownProtocol
 from iptflow.cli import cli
-from iptflow.plugins import load_plugins
-from iptflow.replay import replay_file
+from iptflow.engine.plugins import load_plugins
+from iptflow.engine.replay import replay_file
 
 ROOT = Path(__file__).parent.parent
 VARIANTS = ROOT / "examples" / "variants"

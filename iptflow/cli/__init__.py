@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..errors import IptflowError
+from iptflow.errors import IptflowError
 
 
 class IptflowGroup(click.Group):

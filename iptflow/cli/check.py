@@ -6,10 +6,10 @@ import json
 
 import click
 
-from ..check import KINDS, check_files
-from ..lint import lint
-from . import cli
-from .options import json_option, protocols_dir_option, registry_for
+from iptflow.cli import cli
+from iptflow.cli.options import json_option, protocols_dir_option, registry_for
+from iptflow.research.check import KINDS, check_files
+from iptflow.research.lint import lint
 
 
 @cli.command()

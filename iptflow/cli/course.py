@@ -16,12 +16,12 @@ from typing import Any, TypeVar
 
 import click
 
-from ..course import Course
-from ..errors import CourseFileError, IptflowError
-from ..results import Result
-from ..store import Store
-from . import cli
-from .options import json_option
+from iptflow.cli import cli
+from iptflow.cli.options import json_option
+from iptflow.engine.course import Course
+from iptflow.engine.results import Result
+from iptflow.errors import CourseFileError, IptflowError
+from iptflow.store.api import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 

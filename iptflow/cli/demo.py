@@ -6,12 +6,12 @@ import os
 
 import click
 
-from ..demo import demo_events
-from ..replay import Line, replay_lines
-from ..store import Store
-from . import cli
-from .course import db_option
-from .replay import render_timeline
+from iptflow.cli import cli
+from iptflow.cli.course import db_option
+from iptflow.cli.replay import render_timeline
+from iptflow.engine.replay import Line, replay_lines
+from iptflow.research.demo import demo_events
+from iptflow.store.api import Store
 
 
 def free_demo_id(store: Store) -> str:

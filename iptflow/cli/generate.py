@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from ..errors import IptflowError
-from ..generate import cover_transitions, random_courses, write_courses
-from . import cli
-from .options import protocols_dir_option, registry_for
+from iptflow.cli import cli
+from iptflow.cli.options import protocols_dir_option, registry_for
+from iptflow.errors import IptflowError
+from iptflow.research.generate import cover_transitions, random_courses, write_courses
 
 
 class GenerationIncomplete(IptflowError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..registry import Registry, default_registry
+from iptflow.engine.registry import Registry, default_registry
 
 protocols_dir_option = click.option(
     "--protocols-dir",

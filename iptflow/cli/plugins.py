@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from ..plugins import load_plugins, plugin_info
-from ..registry import default_registry
-from . import cli
-from .options import json_option
+from iptflow.cli import cli
+from iptflow.cli.options import json_option
+from iptflow.engine.plugins import load_plugins, plugin_info
+from iptflow.engine.registry import default_registry
 
 # what a plugin registered, by the registry's kind name -> the key in the listing
 _KINDS = {

@@ -6,10 +6,10 @@ import json
 
 import click
 
-from .. import diagram, schemas
-from ..registry import default_registry
-from . import cli
-from .options import json_option, protocols_dir_option, registry_for
+from iptflow.cli import cli
+from iptflow.cli.options import json_option, protocols_dir_option, registry_for
+from iptflow.engine.registry import default_registry
+from iptflow.interop import diagram, schemas
 
 
 @cli.command()

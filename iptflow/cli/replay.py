@@ -6,10 +6,10 @@ import json
 
 import click
 
-from ..errors import CourseFileError
-from ..replay import ReplayResult, course_files, replay_file
-from . import cli
-from .options import json_option, protocols_dir_option, registry_for
+from iptflow.cli import cli
+from iptflow.cli.options import json_option, protocols_dir_option, registry_for
+from iptflow.engine.replay import ReplayResult, course_files, replay_file
+from iptflow.errors import CourseFileError
 
 
 def render_timeline(result: ReplayResult) -> str:

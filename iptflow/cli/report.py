@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from ..errors import IptflowError
-from ..report import build_report, render_text
-from ..report_html import render_html
-from . import cli
-from .options import json_option
+from iptflow.cli import cli
+from iptflow.cli.options import json_option
+from iptflow.errors import IptflowError
+from iptflow.research.html import render_html
+from iptflow.research.report import build_report, render_text
 
 
 @cli.command()
@@ -26,7 +26,7 @@ def report(db_path: str, as_json: bool, html_path: str | None) -> None:
 
     Simulated (synthetic) courses are labelled as such in every output.
     """
-    from ..store import Store
+    from iptflow.store.api import Store
 
     with Store.open(db_path, create=False) as store:
         data = build_report(store)
@@ -42,12 +42,12 @@ def report(db_path: str, as_json: bool, html_path: str | None) -> None:
 
 
 def _example_timeline(store: Any) -> str | None:
-    """One course's timeline as inline SVG (iptflow.plot, the ``plot`` extra), if installed.
+    """One course's timeline as inline SVG (iptflow.research.plot, the ``plot`` extra), if installed.
 
     The course shown is the first completed one (by id), else the first course.
     """
     try:
-        from ..plot import course_svg
+        from iptflow.research.plot import course_svg
     except (ImportError, IptflowError):
         return None
     rows = store.list(state="completed") or store.list()

@@ -7,10 +7,10 @@ import sys
 
 import click
 
-from ..simulate import SimulationSpec, simulate_cohort
-from ..simulate_model import load_trajectory_model
-from . import cli
-from .options import json_option, protocols_dir_option
+from iptflow.cli import cli
+from iptflow.cli.options import json_option, protocols_dir_option
+from iptflow.research.model import load_trajectory_model
+from iptflow.research.simulate import SimulationSpec, simulate_cohort
 
 
 @cli.command()

@@ -6,9 +6,9 @@ import json
 
 import click
 
-from . import cli
-from .course import db_option, open_store
-from .options import json_option
+from iptflow.cli import cli
+from iptflow.cli.course import db_option, open_store
+from iptflow.cli.options import json_option
 
 
 @cli.command()

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StrictInt, model_validator
 
 import iptflow
-from iptflow.events import Event, EventType
+from iptflow.engine.events import Event, EventType
 
 DATA = Path(__file__).with_name("perinatal.toml")
 PREGNANCY_WEEKS = 42

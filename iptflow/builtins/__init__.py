@@ -1,0 +1,37 @@
+"""The core plugin: base events, guards, deviation checks and the shipped protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.resources import files
+from typing import Any
+
+from iptflow.builtins.deviations import BUILTIN_CHECKS
+from iptflow.builtins.guards import BUILTIN_GUARDS
+from iptflow.engine.events import BASE_EVENT_TYPES
+from iptflow.engine.hookspecs import hookimpl
+
+
+@hookimpl
+def register_protocols(register: Callable[[Any], None]) -> None:
+    for entry in sorted(files("iptflow_protocols").iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".toml"):
+            register(str(entry))
+
+
+@hookimpl
+def register_guards(register: Callable[[str, Callable[..., str | None]], None]) -> None:
+    for name, fn in BUILTIN_GUARDS.items():
+        register(name, fn)
+
+
+@hookimpl
+def register_deviation_checks(register: Callable[[str, Callable[..., str | None]], None]) -> None:
+    for name, fn in BUILTIN_CHECKS.items():
+        register(name, fn)
+
+
+@hookimpl
+def register_events(register: Callable[[Any], None]) -> None:
+    for event_type in BASE_EVENT_TYPES:
+        register(event_type)

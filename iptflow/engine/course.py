@@ -1,0 +1,427 @@
+"""A course of therapy: one patient's treatment, driven only by events.
+
+>>> from iptflow import Course
+>>> course = Course.open({"type": "course_opened", "at": "2025-01-06T09:00:00Z",
+...                       "course_id": "c-001", "protocol": "ipt-depression"})
+>>> course.state
+'assessment'
+>>> result = course.apply({"type": "treatment_started", "at": "2025-01-06T10:00:00Z"})
+>>> result.code, result.guards[:2]
+('guard_failed', ('diagnosis_indicated', 'baseline_recorded'))
+
+A rejected event changes nothing; an accepted one is recorded in ``history``. A course's
+state is a pure function of its accepted events: ``Course.replay(history)`` rebuilds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from iptflow.engine.events import CourseOpened
+from iptflow.engine.facts import Facts
+from iptflow.engine.machine import Route, describe_validation_error
+from iptflow.engine.registry import Registry, default_registry
+from iptflow.engine.results import Accepted, Deviation, Outcome, Rejection, Result
+from iptflow.errors import EventRejected, IptflowError, PluginError
+from iptflow.protocol.instruments import change_pct, outcome_status
+
+if TYPE_CHECKING:
+    from iptflow.engine.machine import BoundRequirement, CompiledProtocol
+    from iptflow.protocol.models import ResolvedProtocol
+
+
+def _copy_event(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of an event deep enough that the caller's later changes cannot reach us."""
+    out = dict(raw)
+    for k, v in out.items():
+        t = type(v)
+        if t is str or t is int:  # the common, immutable case first
+            continue
+        if isinstance(v, list):
+            out[k] = list(v)
+        elif isinstance(v, dict):
+            out[k] = dict(v)
+    return out
+
+
+class Course:
+    """One course. Create it with :meth:`open`; change it only with :meth:`apply`."""
+
+    __slots__ = ("_compiled", "state", "seq", "facts", "deviations", "history", "_notify")
+
+    def __init__(self, compiled: CompiledProtocol, opened: CourseOpened) -> None:
+        self._compiled = compiled
+        self.state: str = compiled.protocol.initial_state
+        self.seq = 1
+        self.facts = Facts(
+            course_id=opened.course_id,
+            format=opened.format,
+            patient_age=opened.patient.age if opened.patient else None,
+            last_at=opened.at,
+        )
+        self.deviations: list[Deviation] = []
+        self.history: list[dict[str, Any]] = []
+        self._notify = compiled.registry.has_observers
+
+    # -- opening -----------------------------------------------------------------------------
+    @classmethod
+    def try_open(
+        cls,
+        raw: Mapping[str, Any],
+        registry: Registry | None = None,
+        *,
+        notify: bool = True,
+        compiled: CompiledProtocol | None = None,
+    ) -> tuple[Course | None, Result]:
+        """Open a course from its ``course_opened`` event without raising on rejection.
+
+        Returns ``(course, Accepted)`` or ``(None, Rejection)``. An unknown protocol or
+        adaptation, or conflicting adaptations, raise :class:`iptflow.errors.ProtocolError`:
+        the course cannot exist at all. ``compiled`` opens the course on a given compiled
+        protocol instead of resolving the event's protocol and adaptations (the store uses
+        it to load a course with the protocol it was opened under).
+        """
+        if registry is None:
+            registry = default_registry()
+        etype = raw.get("type") if isinstance(raw, Mapping) else None
+        if not isinstance(raw, Mapping):
+            return None, Rejection(
+                "no_course", "the course was never opened: its first event must be a course_opened object"
+            )
+        if etype != "course_opened":
+            return None, Rejection(
+                "no_course",
+                "the course was never opened: its first event must be course_opened",
+                event_type=etype if isinstance(etype, str) else None,
+            )
+        try:
+            opened = CourseOpened.model_validate(dict(raw))
+        except ValidationError as exc:
+            return None, Rejection(
+                "invalid_event", describe_validation_error(exc, "course_opened"), "course_opened"
+            )
+        if compiled is None:
+            compiled = registry.compile(opened.protocol, opened.adaptations)
+        course = cls(compiled, opened)
+        course._notify = course._notify and notify
+        failed = _failures(compiled.open_requires, course, opened)
+        if failed:
+            return None, _guard_rejection("course_opened", failed)
+        course.history.append(_copy_event(raw))
+        result = Accepted(1, "course_opened", course.state, None)
+        if course._notify:
+            registry.notify_event_accepted(course, opened, result)
+        return course, result
+
+    @classmethod
+    def open(cls, raw: Mapping[str, Any], registry: Registry | None = None) -> Course:
+        """Open a course; raise :class:`EventRejected` if ``course_opened`` is rejected."""
+        course, result = cls.try_open(raw, registry)
+        if course is None:
+            raise EventRejected(result)
+        return course
+
+    @classmethod
+    def replay(
+        cls,
+        events: Iterable[Mapping[str, Any]],
+        registry: Registry | None = None,
+        *,
+        notify: bool = True,
+        compiled: CompiledProtocol | None = None,
+    ) -> Course:
+        """Rebuild a course from accepted events; any rejection raises EventRejected.
+
+        With ``notify=False`` observer hooks are not called (the events were seen before).
+        ``compiled`` is passed to :meth:`try_open`.
+        """
+        it = iter(events)
+        course, result = cls.try_open(next(it), registry, notify=notify, compiled=compiled)
+        if course is None:
+            raise EventRejected(result)
+        for raw in it:
+            result = course.apply(raw)
+            if not result.ok:
+                raise EventRejected(result)
+        course._notify = course._compiled.registry.has_observers
+        return course
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def compiled(self) -> CompiledProtocol:
+        return self._compiled
+
+    @property
+    def protocol(self) -> ResolvedProtocol:
+        return self._compiled.protocol
+
+    @property
+    def course_id(self) -> str:
+        return self.facts.course_id
+
+    @property
+    def is_closed(self) -> bool:
+        return self.state in self._compiled.final_states
+
+    @property
+    def open_reviews(self) -> list[str]:
+        return sorted(self.facts.open_reviews)
+
+    @property
+    def sessions_held(self) -> int:
+        return self.facts.sessions_held
+
+    @property
+    def outcome(self) -> Outcome | None:
+        baseline = self.facts.baseline
+        if baseline is None:
+            return None
+        latest = None
+        for measure in reversed(self.facts.measures):
+            if measure.instrument == baseline.instrument:
+                latest = measure
+                break
+        if latest is None or latest is baseline:
+            return None
+        instrument = self.protocol.instruments[baseline.instrument]
+        return Outcome(
+            instrument=baseline.instrument,
+            baseline=baseline.score,
+            latest=latest.score,
+            change_pct=change_pct(baseline.score, latest.score),
+            status=outcome_status(instrument, baseline.score, latest.score),
+        )
+
+    def allowed_events(self) -> list[str]:
+        """Event types the current state allows (empty once the course is closed)."""
+        return list(self._compiled.allowed_lists.get(self.state, ()))
+
+    def unmet_requirements(self, event_type: str) -> list[tuple[str, str]]:
+        """Requirements that would fail now for an event carrying no data of its own.
+
+        Useful for "what is due next": ``[(name, message), ...]``; empty means the event
+        would pass its guards (for events with data, e.g. session numbers, that data is
+        checked too when the event arrives).
+        """
+        routes = self._compiled.allowed.get(self.state, {}).get(event_type)
+        if not routes:
+            return []
+        route = self._route(routes)
+        if route is None:
+            return []
+        out = []
+        for req in route.requires:
+            try:
+                msg = req.failure(self, _NoData(event_type))
+            except (AttributeError, PluginError):
+                continue  # the requirement reads event data we do not have
+            if msg:
+                out.append((req.name, msg))
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        """The full observable state, JSON-ready (equal snapshots = equal courses)."""
+        outcome = self.outcome
+        return {
+            "course_id": self.course_id,
+            "protocol": self.protocol.summary(),
+            "state": self.state,
+            "seq": self.seq,
+            "facts": self.facts.to_dict(),
+            "deviations": [d.to_dict() for d in self.deviations],
+            "outcome": outcome.to_dict() if outcome else None,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Course {self.course_id!r} {self.protocol.id} state={self.state} seq={self.seq}>"
+
+    # -- applying ----------------------------------------------------------------------------
+    def _route(self, routes: tuple[Route, ...]) -> Route | None:
+        """The first route whose ``when`` conditions this course meets (None: no route fits)."""
+        for route in routes:
+            if not route.when or route.matches(self):
+                return route
+        return None
+
+    def apply(self, raw: Mapping[str, Any]) -> Accepted | Rejection:
+        """Apply one event. Returns :class:`Accepted` or a :class:`Rejection` (nothing changed).
+
+        Checks run in SPEC order: ``course_closed``, ``invalid_event``, ``not_allowed``,
+        ``out_of_order``, ``guard_failed``.
+        """
+        compiled = self._compiled
+        etype = raw.get("type") if type(raw) is dict or isinstance(raw, Mapping) else None
+        etype = etype if type(etype) is str or isinstance(etype, str) else None
+        if self.state in compiled.final_states:
+            return Rejection(
+                "course_closed",
+                f"the course is {self.state.replace('_', ' ')} and accepts no more events",
+                etype,
+            )
+        event = compiled.parse(raw)
+        if isinstance(event, str):
+            return Rejection("invalid_event", event, etype)
+        assert etype is not None
+        event_type = compiled.event_types[etype]
+        if event_type.check is not None:
+            try:
+                problem = event_type.check(self, event)
+            except Exception as exc:  # a plugin's check failed: name it; nothing has changed
+                raise _event_plugin_error(compiled, etype, "check", exc) from exc
+            if problem:
+                return Rejection("invalid_event", problem, etype)
+        routes = compiled.allowed[self.state].get(etype)
+        if routes is None:
+            if etype == "course_opened":
+                message = "the course is already open: course_opened must be its first event"
+            else:
+                message = (
+                    f"{etype} is not allowed in {self.state}; allowed there: "
+                    + ", ".join(compiled.allowed_lists[self.state])
+                )
+            return Rejection("not_allowed", message, etype)
+        route = self._route(routes)
+        if route is None:
+            conditions = "; ".join(
+                ", ".join(f"{k} {v}" for k, v in r.when) for r in routes
+            )
+            return Rejection(
+                "not_allowed",
+                f"{etype} is only allowed in {self.state} for courses with {conditions}",
+                etype,
+            )
+        last_at = self.facts.last_at
+        if last_at is not None and event.at < last_at:
+            return Rejection(
+                "out_of_order",
+                f"{etype} at {raw['at']} is earlier than the last accepted event "
+                f"({last_at.isoformat()})",
+                etype,
+            )
+        failed = _failures(route.requires, self, event)
+        if failed:
+            return _guard_rejection(etype, failed)
+        accepted_events = len(self.history)
+        try:
+            return self._accept(raw, event, etype, route)
+        except Exception as exc:
+            del self.history[accepted_events:]  # an observer may fail after the event was logged
+            self._restore()
+            if isinstance(exc, IptflowError):
+                raise
+            raise _event_plugin_error(compiled, etype, "effect", exc) from exc
+
+    def _accept(self, raw: Mapping[str, Any], event: Any, etype: str, route: Route) -> Accepted:
+        compiled = self._compiled
+        facts = self.facts
+        previous = self.state
+        seq = self.seq + 1
+        raised = []
+        for chk in compiled.checks_for[etype]:
+            try:
+                msg = chk.fn(self, event, **chk.params)
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {chk.plugin}: deviation check {chk.code!r} raised "
+                    f"{type(exc).__name__}: {exc}",
+                    plugin=chk.plugin,
+                    hook="register_deviation_checks",
+                ) from exc
+            if msg:
+                raised.append(Deviation(chk.code, msg, seq, etype, event.at))
+        self.seq = seq
+        effect = compiled.event_types[etype].effect
+        before = frozenset(facts.open_reviews)
+        if effect is not None:
+            effect(self, event)
+        key = (etype, previous)
+        facts.event_counts[key] = facts.event_counts.get(key, 0) + 1
+        if etype in compiled.task_events:
+            facts.tasks.add(etype)
+        for review in compiled.review_openers.get(etype, ()):
+            facts.open_reviews.add(review)
+        for review in compiled.review_closers.get(etype, ()):
+            facts.open_reviews.discard(review)
+        if before != facts.open_reviews:
+            opened = tuple(sorted(facts.open_reviews - before))
+            closed = tuple(sorted(before - facts.open_reviews))
+        else:
+            opened = closed = ()
+        facts.last_at = event.at
+        if raised:
+            self.deviations.extend(raised)
+        if route.dest is not None:
+            compiled.step(self, etype)
+        self.history.append(_copy_event(raw))
+        result = Accepted(seq, etype, self.state, previous, tuple(raised), opened, closed)
+        if self._notify:
+            compiled.registry.notify_event_accepted(self, event, result)
+        return result
+
+    def _state_changed(self, event_data: Any) -> None:
+        if self._notify:
+            self._compiled.registry.notify_state_changed(
+                self, event_data.transition.source, event_data.transition.dest, event_data.event.name
+            )
+
+    def _restore(self) -> None:
+        """Undo a partly applied event by rebuilding from the accepted history."""
+        fresh = (
+            Course.replay(
+                self.history, self._compiled.registry, notify=False, compiled=self._compiled
+            )
+            if self.history
+            else None
+        )
+        if fresh is None:  # pragma: no cover - a course always has its opening event
+            return
+        self._compiled = fresh._compiled
+        self.state = fresh.state
+        self.seq = fresh.seq
+        self.facts = fresh.facts
+        self.deviations = fresh.deviations
+        self.history = fresh.history
+
+
+class _NoData:
+    """Stands in for an event when asking which requirements are unmet."""
+
+    def __init__(self, event_type: str) -> None:
+        self.type = event_type
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(name)
+
+
+def _event_plugin_error(
+    compiled: CompiledProtocol, etype: str, part: str, exc: Exception
+) -> PluginError:
+    plugin = compiled.registry.event_plugins.get(etype)
+    return PluginError(
+        f"plugin {plugin}: the {part} of event {etype} (hook register_events) raised "
+        f"{type(exc).__name__}: {exc}",
+        plugin=plugin,
+        hook="register_events",
+    )
+
+
+def _failures(
+    requires: tuple[BoundRequirement, ...], course: Course, event: Any
+) -> list[tuple[str, str]]:
+    """``(name, message)`` of every requirement that does not hold, in protocol order."""
+    return [(r.name, m) for r in requires if (m := r.failure(course, event))]
+
+
+def _guard_rejection(etype: str, failed: list[tuple[str, str]]) -> Rejection:
+    lead = (
+        "the course cannot be opened: " if etype == "course_opened" else f"{etype} is not possible yet: "
+    )
+    return Rejection(
+        "guard_failed",
+        lead + "; ".join(m for _, m in failed),
+        etype,
+        tuple(name for name, _ in failed),
+    )

@@ -1,0 +1,115 @@
+"""Every hook a plugin can implement. Implement them with ``@iptflow.hookimpl``.
+
+Registration hooks receive a ``register`` callback and call it once per thing they add;
+they run once, when the registry is built (lazily, on first use). Observation hooks run
+for every accepted event of every course: keep them fast, and do not change the course.
+See docs/plugins.md for a step-by-step guide and docs/hooks.md for this reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from iptflow.engine.course import Course
+    from iptflow.engine.events import Event, EventType
+    from iptflow.engine.results import Accepted
+    from iptflow.protocol.models import AdaptationDef, ProtocolDef
+    from iptflow.protocol.variants import VariantDef
+
+hookspec = pluggy.HookspecMarker("iptflow")
+hookimpl = pluggy.HookimplMarker("iptflow")
+
+
+@hookspec
+def register_protocols(
+    register: Callable[[ProtocolDef | VariantDef | Path | str], None],
+) -> None:
+    """Register base protocols and variants.
+
+    :param register: call with a :class:`~iptflow.protocol.ProtocolDef`, a
+        :class:`~iptflow.variants.VariantDef`, or the path of a TOML file holding either
+        (a file with ``extends`` is a variant). Ids must be unique across all plugins.
+    """
+
+
+@hookspec
+def register_adaptations(register: Callable[[AdaptationDef], None]) -> None:
+    """Register adaptations (IPT-A, IPSRT, ...) that courses can name in ``adaptations``.
+
+    :param register: call with an :class:`~iptflow.protocol.AdaptationDef`: its states,
+        transitions, requirements (named guards), instruments, problem areas, session range,
+        review session, indications, formats, reviews, deviations and incompatibilities. Use
+        :func:`iptflow.load_adaptation` to read one from a TOML file next to your module.
+    """
+
+
+@hookspec
+def register_guards(register: Callable[[str, Callable[..., str | None]], None]) -> None:
+    """Register named guard functions that requirements in protocol data refer to.
+
+    :param register: call as ``register(name, fn)``. ``fn(course, event, **params)`` returns
+        ``None`` when the requirement holds, or what is missing in a clinician's words. It
+        must only read the course. ``params`` come from the requirement's ``params`` table.
+    """
+
+
+@hookspec
+def register_deviation_checks(register: Callable[[str, Callable[..., str | None]], None]) -> None:
+    """Register named deviation checks that ``[[deviations]]`` entries refer to.
+
+    :param register: call as ``register(name, fn)``. ``fn(course, event, **params)`` runs
+        for every event that passed its guards, before the event's effects, and returns a
+        message when this event raises the deviation, else ``None``.
+    """
+
+
+@hookspec
+def register_events(register: Callable[[EventType], None]) -> None:
+    """Register event types: a pydantic model (subclass of :class:`iptflow.events.Event`
+    with ``type: Literal["name"]``) and optional ``check`` (protocol-dependent validation,
+    failures are ``invalid_event``) and ``effect`` (how an accepted event changes facts).
+
+    :param register: call with an :class:`~iptflow.events.EventType`.
+    """
+
+
+@hookspec
+def event_accepted(course: Course, event: Event, result: Accepted) -> None:
+    """Called after a course accepted an event (notifications, audit trails).
+
+    Also called for ``course_opened``. Not called for rejected events, nor when a course is
+    rebuilt with ``Course.replay(events, notify=False)``.
+    If this hook raises, the event is undone (the course is as it was before it) and a
+    :class:`~iptflow.errors.PluginError` names the plugin and the hook.
+
+    :param course: the course, already changed by the event; read it, do not change it.
+    :param event: the validated event model.
+    :param result: what the event did (seq, state, deviations, reviews opened or closed).
+    """
+
+
+@hookspec
+def state_changed(course: Course, source: str, dest: str, event_type: str) -> None:
+    """Called when an accepted event moved a course from one state to another.
+
+    Runs before ``event_accepted`` for the same event. If this hook raises, the event is undone
+    and a :class:`~iptflow.errors.PluginError` names the plugin and the hook.
+
+    :param course: the course, in its new state (read only).
+    :param source: the state it left.
+    :param dest: the state it entered.
+    :param event_type: the event that moved it.
+    """
+
+
+HOOK_NAMES: tuple[str, ...] = tuple(
+    name for name, value in dict(globals()).items()
+    if callable(value) and hasattr(value, "iptflow_spec")
+)
+
+__all__ = ["hookimpl", "hookspec", "HOOK_NAMES"]

@@ -1,0 +1,299 @@
+"""Compile a resolved protocol into what drives courses: one shared ``transitions.Machine``.
+
+The machine is built once per resolved protocol (cached by fingerprint in the registry) with
+``model=None`` and ``auto_transitions=False``. Courses are never added to it: a course object
+carries its own ``state`` and a phase-changing event fires
+``machine.events[name].trigger(course)``, which routes (``when`` conditions), sets the
+course's state and runs the machine's ``after_state_change`` callback. Events that do not
+change state never touch the machine: they are looked up in a plain dict of what each state
+allows. See docs/architecture.md for the measurements behind this shape.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Union
+
+from pydantic import Field, TypeAdapter, ValidationError
+from transitions import Machine
+
+from iptflow.engine.events import Event, EventType
+from iptflow.errors import PluginError, ProtocolError
+from iptflow.protocol.models import ResolvedProtocol
+
+if TYPE_CHECKING:
+    from iptflow.engine.course import Course
+    from iptflow.engine.registry import Registry
+
+
+@dataclass(frozen=True, slots=True)
+class BoundRequirement:
+    name: str
+    fn: Callable[..., str | None]
+    params: dict[str, Any]
+    description: str
+    plugin: str
+    message: str | None = None
+    guard: str | None = None
+
+    def failure(self, course: Course, event: Any) -> str | None:
+        try:
+            failed = self.fn(course, event, **self.params)
+            return self.message if failed and self.message else failed
+        except Exception as exc:  # a plugin's guard failed: name it, change nothing
+            raise self.error(exc) from exc
+
+    def error(self, exc: Exception) -> PluginError:
+        """The error to raise when the guard itself raised ``exc``."""
+        return PluginError(
+            f"plugin {self.plugin}: guard {self.guard or self.name!r} (requirement "
+            f"{self.name!r}) raised {type(exc).__name__}: {exc}",
+            plugin=self.plugin,
+            hook="register_guards",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One way an event can go from a state: its destination and its requirements."""
+
+    when: tuple[tuple[str, str], ...]
+    dest: str | None
+    requires: tuple[BoundRequirement, ...]
+
+    def matches(self, course: Course) -> bool:
+        return when_holds(course.facts, self.when)
+
+
+@dataclass(frozen=True, slots=True)
+class BoundCheck:
+    code: str
+    fn: Callable[..., str | None]
+    params: dict[str, Any]
+    plugin: str
+    events: frozenset[str] | None = None  # the only event types it raises on (None: any)
+
+
+def params_problem(fn: Callable[..., Any], params: dict[str, Any]) -> str | None:
+    """What is wrong with calling ``fn(course, event, **params)``, or None.
+
+    Catches a misspelt or missing parameter in protocol data when the protocol is compiled,
+    not when the first course reaches the requirement.
+    """
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return None
+    parameters = list(signature.parameters.values())[2:]
+    names = [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    takes = f" (it takes: {', '.join(names)})" if names else " (it takes no parameters)"
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            return f"unknown parameter(s) {', '.join(map(repr, unknown))}{takes}"
+    try:
+        signature.bind(None, None, **params)
+    except TypeError as exc:
+        return f"{exc}{takes}"
+    return None
+
+
+def when_holds(facts: Any, when: tuple[tuple[str, str], ...]) -> bool:
+    """Whether a course's facts meet a route's ``when`` conditions (e.g. format = group)."""
+    return all(getattr(facts, attr, None) == value for attr, value in when)
+
+
+def _route_condition(when: tuple[tuple[str, str], ...]) -> Callable[[Any], bool]:
+    """The same test as a transitions condition, so the shared machine routes identically."""
+
+    def condition(event_data: Any) -> bool:
+        return when_holds(event_data.model.facts, when)
+
+    condition.__name__ = " and ".join(f"{a}={v}" for a, v in when)
+    return condition
+
+
+class CompiledProtocol:
+    """A resolved protocol ready to run courses. Shared, immutable after construction."""
+
+    def __init__(self, protocol: ResolvedProtocol, registry: Registry) -> None:
+        self.protocol = protocol
+        self.fingerprint = protocol.fingerprint
+        self.registry = registry
+        self.final_states = frozenset(protocol.final_states)
+        self.event_types: dict[str, EventType] = {}
+        for name in protocol.event_types:
+            et = registry.event_types.get(name)
+            if et is None:
+                raise ProtocolError(
+                    f"protocol {protocol.id}: event {name!r} has no registered event model "
+                    "(is the plugin that defines it installed?)"
+                )
+            self.event_types[name] = et
+        self.requirements = {name: self._bind(name) for name in protocol.requirements}
+        self.open_requires = tuple(self._req(name, "open_requires") for name in protocol.open_requires)
+        self.allowed: dict[str, dict[str, tuple[Route, ...]]] = {
+            s.name: {} for s in protocol.states if not s.final
+        }
+        state_names = {s.name for s in protocol.states}
+        for t in protocol.transitions:
+            src = t.source[0]
+            if src not in state_names:
+                raise ProtocolError(f"protocol {protocol.id}: {t.event} from unknown state {src!r}")
+            if src in self.final_states:
+                raise ProtocolError(f"protocol {protocol.id}: {t.event} from final state {src!r}")
+            if t.dest is not None and t.dest not in state_names:
+                raise ProtocolError(f"protocol {protocol.id}: {t.event} to unknown state {t.dest!r}")
+            route = Route(
+                when=tuple(sorted(t.when.items())),
+                dest=t.dest,
+                requires=tuple(self._req(r, f"{t.event} from {src}") for r in t.requires),
+            )
+            routes = self.allowed[src].get(t.event, ())
+            # routed (conditional) transitions are tried before unconditional ones
+            ordered = [r for r in routes if r.when] + ([route] if route.when else [])
+            ordered += [r for r in routes if not r.when] + ([] if route.when else [route])
+            self.allowed[src][t.event] = tuple(ordered)
+        self.allowed_lists = {s: sorted(events) for s, events in self.allowed.items()}
+        self.checks = tuple(self._check(d.code, d.check, d.params) for d in protocol.deviations)
+        self.checks_for: dict[str, tuple[BoundCheck, ...]] = {  # per event type, in order
+            name: tuple(c for c in self.checks if c.events is None or name in c.events)
+            for name in self.event_types
+        }
+        self.review_openers: dict[str, tuple[str, ...]] = {}
+        self.review_closers: dict[str, tuple[str, ...]] = {}
+        for review, rdef in protocol.reviews.items():
+            for ev in rdef.opened_by:
+                self.review_openers[ev] = self.review_openers.get(ev, ()) + (review,)
+            for ev in rdef.closed_by:
+                self.review_closers[ev] = self.review_closers.get(ev, ()) + (review,)
+        self.task_events = frozenset(protocol.task_events)
+        for name, inst in protocol.instruments.items():
+            for trig in inst.opens_reviews:
+                if trig.review not in protocol.reviews:
+                    raise ProtocolError(
+                        f"protocol {protocol.id}: instrument {name} opens unknown review "
+                        f"{trig.review!r}"
+                    )
+        for name in protocol.primary_instruments:
+            if name not in protocol.instruments:
+                raise ProtocolError(f"protocol {protocol.id}: primary instrument {name!r} is not defined")
+        if protocol.initial_state not in self.allowed:
+            raise ProtocolError(f"protocol {protocol.id}: unknown initial state {protocol.initial_state!r}")
+        models = tuple(et.model for et in self.event_types.values())
+        union: Any = (
+            models[0]
+            if len(models) == 1
+            else Annotated[Union[models], Field(discriminator="type")]  # noqa: UP007
+        )
+        self.adapter: TypeAdapter[Event] = TypeAdapter(union)
+        self._validate = self.adapter.validator.validate_python  # the adapter's, minus a wrapper
+        self.machine = self._build_machine()
+
+    # -- building ----------------------------------------------------------------------------
+    def _bind(self, name: str) -> BoundRequirement:
+        rdef = self.protocol.requirements[name]
+        entry = self.registry.guards.get(rdef.guard)
+        if entry is None:
+            raise ProtocolError(
+                f"protocol {self.protocol.id}: requirement {name!r} uses unknown guard {rdef.guard!r}"
+            )
+        fn, plugin = entry
+        problem = params_problem(fn, rdef.params)
+        if problem:
+            raise ProtocolError(
+                f"protocol {self.protocol.id}: requirement {name!r} (guard {rdef.guard!r}): {problem}"
+            )
+        return BoundRequirement(
+            name, fn, dict(rdef.params), rdef.description, plugin, rdef.message, rdef.guard
+        )
+
+    def _req(self, name: str, where: str) -> BoundRequirement:
+        try:
+            return self.requirements[name]
+        except KeyError:
+            raise ProtocolError(
+                f"protocol {self.protocol.id}: {where} requires {name!r}, which is not defined"
+            ) from None
+
+    def _check(self, code: str, name: str, params: dict[str, Any]) -> BoundCheck:
+        entry = self.registry.checks.get(name)
+        if entry is None:
+            raise ProtocolError(
+                f"protocol {self.protocol.id}: deviation {code!r} uses unknown check {name!r}"
+            )
+        fn, plugin = entry
+        problem = params_problem(fn, params)
+        if problem:
+            raise ProtocolError(
+                f"protocol {self.protocol.id}: deviation {code!r} (check {name!r}): {problem}"
+            )
+        return BoundCheck(code, fn, dict(params), plugin, getattr(fn, "iptflow_event_types", None))
+
+    def _build_machine(self) -> Machine:
+        machine = Machine(
+            model=None,
+            states=[s.name for s in self.protocol.states],
+            initial=self.protocol.initial_state,
+            auto_transitions=False,
+            send_event=True,
+            after_state_change=[self._after_state_change],
+        )
+        for src, events in self.allowed.items():
+            for event, routes in events.items():
+                for route in routes:
+                    if route.dest is None:
+                        continue
+                    machine.add_transition(
+                        event,
+                        src,
+                        route.dest,
+                        conditions=[_route_condition(route.when)] if route.when else None,
+                    )
+        return machine
+
+    @staticmethod
+    def _after_state_change(event_data: Any) -> None:
+        event_data.model._state_changed(event_data)
+
+    # -- running -----------------------------------------------------------------------------
+    def parse(self, raw: Any) -> Event | str:
+        """Validate a raw event; return the model, or what is wrong with it."""
+        if not isinstance(raw, dict):
+            return "an event must be a JSON object"
+        etype = raw.get("type")
+        if not isinstance(etype, str):
+            return "missing or non-string 'type'"
+        if etype not in self.event_types:
+            return f"unknown event type {etype!r} for protocol {self.protocol.id}" + (
+                f" with {', '.join(self.protocol.adaptations)}" if self.protocol.adaptations else ""
+            )
+        try:
+            return self._validate(raw)
+        except ValidationError as exc:
+            return describe_validation_error(exc, etype)
+
+    def step(self, course: Course, event: str) -> None:
+        """Fire a state-changing event on the shared machine for this course."""
+        if not self.machine.events[event].trigger(course):  # pragma: no cover - guarded earlier
+            raise ProtocolError(f"internal: the machine refused {event} in {course.state}")
+
+
+def describe_validation_error(exc: ValidationError, etype: str | None = None) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = [p for p in err["loc"] if not (etype is not None and p == etype)]
+        loc = [p for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
+        where = ".".join(str(p) for p in loc)
+        kind = err.get("type")
+        if kind == "extra_forbidden":
+            msg = "unknown field"
+        elif kind == "missing":
+            msg = "required field is missing"
+        else:
+            msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
+    prefix = f"{etype}: " if etype else ""
+    return prefix + "; ".join(parts)

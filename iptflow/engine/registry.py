@@ -1,0 +1,281 @@
+"""The registry: everything plugins registered, protocol resolution and the compile cache.
+
+``default_registry()`` is built lazily from ``load_plugins()`` and the protocol search path
+(``IPTFLOW_PROTOCOLS_PATH``, ``os.pathsep``-separated directories of protocol and variant
+files). Resolved protocols are cached by (protocol, adaptations) and compiled machines by
+fingerprint, so 10,000 courses of one protocol share one machine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from iptflow.engine.events import EventType
+from iptflow.engine.machine import CompiledProtocol
+from iptflow.engine.plugins import forget_plugins, load_plugins
+from iptflow.errors import (
+    PluginError,
+    ProtocolError,
+    ProtocolFileError,
+    UnknownAdaptation,
+    UnknownProtocol,
+)
+from iptflow.protocol.compose import compose
+from iptflow.protocol.files import load_model, read_toml
+from iptflow.protocol.models import AdaptationDef, ProtocolDef, ResolvedProtocol
+from iptflow.protocol.variants import VariantDef
+
+if TYPE_CHECKING:
+    from iptflow.engine.course import Course
+
+PATH_ENV = "IPTFLOW_PROTOCOLS_PATH"
+
+
+def load_protocol_file(path: Path | str) -> ProtocolDef | VariantDef:
+    """Load a protocol or variant TOML file (a file with ``extends`` is a variant)."""
+    path = Path(path)
+    _, data = read_toml(path)
+    return load_model(path, VariantDef if "extends" in data else ProtocolDef)
+
+
+def load_adaptation(path: Path | str) -> AdaptationDef:
+    """Load an adaptation's TOML file (for plugins: keep the data next to the module)."""
+    return load_model(Path(path), AdaptationDef)
+
+
+class Registry:
+    """Protocols, variants, adaptations, guards, checks and event types, by name."""
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager | None = None,
+        protocol_dirs: Iterable[Path | str] = (),
+    ) -> None:
+        self.pm = pm if pm is not None else load_plugins()
+        self.protocol_dirs = [Path(d) for d in protocol_dirs]
+        self.protocols: dict[str, tuple[ProtocolDef, str]] = {}
+        self.variants: dict[str, tuple[VariantDef, str]] = {}
+        self.adaptations: dict[str, tuple[AdaptationDef, str]] = {}
+        self.guards: dict[str, tuple[Callable[..., str | None], str]] = {}
+        self.checks: dict[str, tuple[Callable[..., str | None], str]] = {}
+        self.event_types: dict[str, EventType] = {}
+        self.event_plugins: dict[str, str] = {}
+        self.sources: dict[tuple[str, str], str] = {}  # (kind, name) -> where it came from
+        self._resolved: dict[tuple[str, tuple[str, ...]], ResolvedProtocol] = {}
+        self._compiled: dict[str, CompiledProtocol] = {}
+        self._compiled_by_key: dict[tuple[str, tuple[str, ...]], CompiledProtocol] = {}
+        self._dirs_scanned = False
+        self._dir_errors: list[str] = []
+        self._collect()
+        hook = self.pm.hook
+        self.has_observers = bool(
+            hook.event_accepted.get_hookimpls() or hook.state_changed.get_hookimpls()
+        )
+
+    # -- collecting from plugins ---------------------------------------------------------------
+    def _call(self, hook_name: str, register: Callable[..., None]) -> None:
+        caller = getattr(self.pm.hook, hook_name)
+        # in registration order (the core first), so a duplicate name is blamed on the newcomer
+        for impl in caller.get_hookimpls():
+            plugin = impl.plugin_name
+
+            def bound(*args: Any, _plugin: str = plugin) -> None:
+                register(_plugin, *args)
+
+            try:
+                impl.function(*[bound for _ in impl.argnames])
+            except PluginError as exc:
+                if exc.hook is None:  # e.g. a duplicate name: say which hook registered it
+                    exc.hook = exc.details["hook"] = hook_name
+                raise
+            except ProtocolError as exc:
+                raise PluginError(
+                    f"plugin {plugin}: hook {hook_name}: {exc}", plugin=plugin, hook=hook_name
+                ) from exc
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {plugin}: hook {hook_name} raised {type(exc).__name__}: {exc}",
+                    plugin=plugin,
+                    hook=hook_name,
+                ) from exc
+
+    def _collect(self) -> None:
+        self._call("register_guards", self._add_guard)
+        self._call("register_deviation_checks", self._add_check)
+        self._call("register_events", self._add_event)
+        self._call("register_adaptations", self._add_adaptation)
+        self._call("register_protocols", self._add_protocol)
+
+    def _dup(self, kind: str, name: str, plugin: str) -> None:
+        raise PluginError(
+            f"plugin {plugin}: {kind} {name!r} is already registered by "
+            f"{self.sources.get((kind, name), 'another plugin')}",
+            plugin=plugin,
+        )
+
+    def _add_guard(self, plugin: str, name: str, fn: Callable[..., str | None]) -> None:
+        if name in self.guards:
+            self._dup("guard", name, plugin)
+        self.guards[name] = (fn, plugin)
+        self.sources[("guard", name)] = plugin
+
+    def _add_check(self, plugin: str, name: str, fn: Callable[..., str | None]) -> None:
+        if name in self.checks:
+            self._dup("deviation check", name, plugin)
+        self.checks[name] = (fn, plugin)
+        self.sources[("deviation check", name)] = plugin
+
+    def _add_event(self, plugin: str, event_type: EventType) -> None:
+        if event_type.name in self.event_types:
+            self._dup("event", event_type.name, plugin)
+        self.event_types[event_type.name] = event_type
+        self.event_plugins[event_type.name] = plugin
+        self.sources[("event", event_type.name)] = plugin
+
+    def _add_adaptation(self, plugin: str, adaptation: AdaptationDef) -> None:
+        if adaptation.id in self.adaptations:
+            self._dup("adaptation", adaptation.id, plugin)
+        self.adaptations[adaptation.id] = (adaptation, plugin)
+        self.sources[("adaptation", adaptation.id)] = plugin
+
+    def _add_protocol(self, plugin: str, item: ProtocolDef | VariantDef | Path | str) -> None:
+        if isinstance(item, (str, Path)):
+            item = load_protocol_file(item)
+        kind = "variant" if isinstance(item, VariantDef) else "protocol"
+        if item.id in self.protocols or item.id in self.variants:
+            self._dup("protocol", item.id, plugin)
+        if isinstance(item, VariantDef):
+            self.variants[item.id] = (item, plugin)
+        else:
+            self.protocols[item.id] = (item, plugin)
+        self.sources[("protocol", item.id)] = plugin
+        del kind
+
+    def _scan_dirs(self) -> None:
+        if self._dirs_scanned:
+            return
+        self._dirs_scanned = True
+        dirs = list(self.protocol_dirs)
+        dirs += [Path(p) for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p]
+        for directory in dirs:
+            if not directory.is_dir():
+                self._dir_errors.append(f"{directory}: not a directory")
+                continue
+            for path in sorted(directory.glob("*.toml")):
+                try:
+                    item = load_protocol_file(path)
+                except ProtocolFileError as exc:
+                    self._dir_errors.append(str(exc))
+                    continue
+                if item.id in self.protocols or item.id in self.variants:
+                    continue  # registered protocols win over files on the search path
+                target = self.variants if isinstance(item, VariantDef) else self.protocols
+                target[item.id] = (item, str(path))  # type: ignore[assignment]
+                self.sources[("protocol", item.id)] = str(path)
+
+    # -- resolving -------------------------------------------------------------------------------
+    def protocol_ids(self) -> list[str]:
+        self._scan_dirs()
+        return sorted(set(self.protocols) | set(self.variants))
+
+    def find(self, protocol_id: str) -> ProtocolDef | VariantDef:
+        if protocol_id not in self.protocols and protocol_id not in self.variants:
+            self._scan_dirs()
+        if protocol_id in self.variants:
+            return self.variants[protocol_id][0]
+        if protocol_id in self.protocols:
+            return self.protocols[protocol_id][0]
+        known = ", ".join(self.protocol_ids()) or "none"
+        extra = f" (unreadable protocol files: {'; '.join(self._dir_errors)})" if self._dir_errors else ""
+        raise UnknownProtocol(f"unknown protocol {protocol_id!r} (known: {known}){extra}")
+
+    def adaptation(self, adaptation_id: str) -> AdaptationDef:
+        try:
+            return self.adaptations[adaptation_id][0]
+        except KeyError:
+            known = ", ".join(sorted(self.adaptations)) or "none installed"
+            raise UnknownAdaptation(
+                f"unknown adaptation {adaptation_id!r} (known: {known})"
+            ) from None
+
+    def resolve(self, protocol_id: str, adaptations: Iterable[str] = ()) -> ResolvedProtocol:
+        key = (protocol_id, tuple(sorted(set(adaptations))))
+        cached = self._resolved.get(key)
+        if cached is not None:
+            return cached
+        item = self.find(protocol_id)
+        variant = item if isinstance(item, VariantDef) else None
+        names = list(key[1])
+        if variant is not None:
+            base = self.find(variant.extends)
+            if isinstance(base, VariantDef):
+                raise ProtocolError(
+                    f"variant {variant.id} extends {variant.extends}, which is itself a variant"
+                )
+            names = sorted(set(names) | set(variant.adaptations))
+        else:
+            base = item  # type: ignore[assignment]
+        adaptations_defs = [self.adaptation(name) for name in names]
+        resolved = compose(base, adaptations_defs, variant)  # type: ignore[arg-type]
+        self._resolved[key] = resolved
+        return resolved
+
+    def compile_resolved(self, resolved: ResolvedProtocol) -> CompiledProtocol:
+        fingerprint = resolved.fingerprint
+        compiled = self._compiled.get(fingerprint)
+        if compiled is None:
+            compiled = CompiledProtocol(resolved, self)
+            self._compiled[fingerprint] = compiled
+        return compiled
+
+    def compile(self, protocol_id: str, adaptations: Iterable[str] = ()) -> CompiledProtocol:
+        adaptations = tuple(adaptations)
+        key = (protocol_id, tuple(sorted(set(adaptations))))
+        compiled = self._compiled_by_key.get(key)
+        if compiled is None:  # resolved and compiled once per (protocol, adaptations)
+            compiled = self.compile_resolved(self.resolve(protocol_id, adaptations))
+            self._compiled_by_key[key] = compiled
+        return compiled
+
+    # -- observation hooks -----------------------------------------------------------------------
+    def _observe(self, hook_name: str, **kwargs: Any) -> None:
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            try:
+                impl.function(*[kwargs[name] for name in impl.argnames])
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name}: hook {hook_name} raised "
+                    f"{type(exc).__name__}: {exc}",
+                    plugin=impl.plugin_name,
+                    hook=hook_name,
+                ) from exc
+
+    def notify_event_accepted(self, course: Course, event: Any, result: Any) -> None:
+        self._observe("event_accepted", course=course, event=event, result=result)
+
+    def notify_state_changed(self, course: Course, source: str, dest: str, event_type: str) -> None:
+        self._observe("state_changed", course=course, source=source, dest=dest, event_type=event_type)
+
+
+_default: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The process-wide registry (plugins from ``load_plugins()``, the env search path)."""
+    global _default
+    if _default is None:
+        _default = Registry()
+    return _default
+
+
+def reset_default_registry() -> None:
+    """Forget the process-wide registry and the loaded plugins (tests; after installing a
+    plugin at run time): the next ``default_registry()`` loads everything again."""
+    global _default
+    _default = None
+    forget_plugins()

@@ -1,0 +1,303 @@
+"""Course files and replay (SPEC §6).
+
+A course file is JSON Lines: one event per line, the first non-blank line ``course_opened``,
+``{"expect": {...}}`` lines asserting the course at that point, and ``"expect_error": CODE``
+on events that must be rejected with that code. :func:`replay_file` applies every event in
+order, skipping rejected ones, and returns a :class:`ReplayResult`; a file that cannot be used
+at all raises :class:`~iptflow.errors.CourseFileError` (the CLI exits 2).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
+
+from iptflow.engine.course import Course
+from iptflow.engine.machine import describe_validation_error
+from iptflow.engine.registry import Registry, default_registry
+from iptflow.engine.results import REJECTION_CODES, Rejection
+from iptflow.errors import CourseFileError, ProtocolError
+
+
+class Expectation(BaseModel):
+    """The keys an ``expect`` line may assert."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    state: StrictStr | None = None
+    sessions_held: StrictInt | None = None
+    outcome_status: StrictStr | None = None
+    deviations: list[StrictStr] | None = None
+    open_reviews: list[StrictStr] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One non-blank line of a course file."""
+
+    number: int
+    event: dict[str, Any] | None = None
+    expect_error: str | None = None
+    expect: dict[str, Any] | None = None
+
+
+def _no_constants(token: str) -> Any:
+    raise ValueError(f"{token} is not valid JSON")
+
+
+# json.loads(text, parse_constant=...) builds a new decoder per call; one shared decoder is the
+# same parser without that cost
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
+def _loads(text: str) -> Any:
+    if type(text) is not str or text.startswith("\ufeff"):  # json.loads' own errors for these
+        return json.loads(text, parse_constant=_no_constants)
+    return _DECODER.decode(text)
+
+
+def parse_line(text: str, number: int, name: str) -> Line | None:
+    if not text.strip():
+        return None
+    try:
+        data = _loads(text)
+    except ValueError as exc:
+        raise CourseFileError(f"not valid JSON: {exc}", file=name, line=number) from None
+    if not isinstance(data, dict):
+        raise CourseFileError("a line must be a JSON object", file=name, line=number)
+    if "expect" in data:
+        if set(data) != {"expect"} or not isinstance(data["expect"], dict):
+            raise CourseFileError(
+                'an expect line must be exactly {"expect": {...}}', file=name, line=number
+            )
+        try:
+            Expectation.model_validate(data["expect"])
+        except ValidationError as exc:
+            raise CourseFileError(
+                f"bad expect line: {describe_validation_error(exc)}", file=name, line=number
+            ) from None
+        expect = data["expect"]
+        nulls = [k for k in ("sessions_held", "deviations", "open_reviews")
+                 if k in expect and expect[k] is None]
+        if nulls:
+            raise CourseFileError(
+                f"bad expect line: {', '.join(nulls)} cannot be null", file=name, line=number
+            )
+        return Line(number, expect=data["expect"])
+    expect_error = None
+    if "expect_error" in data:
+        expect_error = data.pop("expect_error")
+        if expect_error not in REJECTION_CODES:
+            raise CourseFileError(
+                f"expect_error must be one of {', '.join(REJECTION_CODES)}, got {expect_error!r}",
+                file=name,
+                line=number,
+            )
+    return Line(number, event=data, expect_error=expect_error)
+
+
+def read_lines(path: Path | str) -> Iterator[Line]:
+    """Yield the non-blank lines of a course file, streaming (constant memory)."""
+    name = str(path)
+    try:
+        handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed in finally
+    except OSError as exc:
+        raise CourseFileError(f"cannot read: {exc.strerror or exc}", file=name) from None
+    try:
+        for number, text in enumerate(handle, start=1):
+            line = parse_line(text, number, name)
+            if line is not None:
+                yield line
+    except UnicodeDecodeError:
+        raise CourseFileError("not UTF-8 text", file=name) from None
+    finally:
+        handle.close()
+
+
+@dataclass
+class TimelineEntry:
+    line: int
+    event_type: str | None
+    state: str | None
+    rejection: Rejection | None = None
+    deviations: list[dict[str, Any]] = field(default_factory=list)
+    expected_error: str | None = None
+
+
+@dataclass
+class ReplayResult:
+    """What replaying one course file found (``to_dict`` is SPEC §6's JSON object)."""
+
+    file: str
+    course_id: str | None = None
+    protocol: dict[str, Any] | None = None
+    state: str | None = None
+    accepted: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    sessions_held: int = 0
+    open_reviews: list[str] = field(default_factory=list)
+    deviations: list[dict[str, Any]] = field(default_factory=list)
+    outcome: dict[str, Any] | None = None
+    expectations_failed: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    unexpected_rejections: int = 0
+    course: Course | None = None
+
+    @property
+    def exit_status(self) -> int:
+        return 1 if self.expectations_failed or self.unexpected_rejections else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "course_id": self.course_id,
+            "protocol": self.protocol,
+            "state": self.state,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "sessions_held": self.sessions_held,
+            "open_reviews": self.open_reviews,
+            "deviations": self.deviations,
+            "outcome": self.outcome,
+            "expectations_failed": self.expectations_failed,
+        }
+
+
+def _check_expect(
+    expect: dict[str, Any], course: Course | None, deviations: list[dict[str, Any]]
+) -> list[str]:
+    outcome = course.outcome if course is not None else None
+    actual: dict[str, Any] = {
+        "state": course.state if course else None,
+        "sessions_held": course.sessions_held if course else 0,
+        "outcome_status": outcome.status if outcome else None,
+        "deviations": [d["code"] for d in deviations],
+        "open_reviews": course.open_reviews if course else [],
+    }
+    problems = []
+    for key, wanted in expect.items():
+        got = actual[key]
+        same = set(wanted) == set(got) if key == "open_reviews" else wanted == got
+        if not same:
+            problems.append(f"expected {key} {json.dumps(wanted)}, got {json.dumps(got)}")
+    return problems
+
+
+def replay_lines(
+    lines: Iterable[Line], name: str = "<events>", registry: Registry | None = None
+) -> ReplayResult:
+    """Replay parsed lines. Raises CourseFileError when the course file is unusable."""
+    registry = registry or default_registry()
+    result = ReplayResult(file=name)
+    it = iter(lines)
+    first = next(it, None)
+    if first is None:
+        raise CourseFileError("the file has no events (the first line must be course_opened)", file=name)
+    if first.event is None or first.event.get("type") != "course_opened":
+        raise CourseFileError("the first line must be a course_opened event", file=name, line=first.number)
+    try:
+        course, opening = Course.try_open(first.event, registry)
+    except ProtocolError as exc:
+        raise CourseFileError(str(exc), file=name, line=first.number) from None
+    if not opening.ok and opening.code == "invalid_event":  # not a valid course_opened
+        raise CourseFileError(f"invalid {opening.message}", file=name, line=first.number)
+    result.course_id = first.event["course_id"]  # validated by try_open
+    seq_lines = [0, first.number]
+    _record(result, first, opening, course, seq_lines)
+    for line in it:
+        if line.expect is not None:
+            for problem in _check_expect(line.expect, course, result.deviations):
+                result.expectations_failed.append({"line": line.number, "message": problem})
+            continue
+        assert line.event is not None
+        if course is None:
+            etype = line.event.get("type")
+            outcome = Rejection(
+                "no_course",
+                "the course was never opened (its course_opened was rejected)",
+                etype if isinstance(etype, str) else None,
+            )
+        else:
+            outcome = course.apply(line.event)
+            if outcome.ok:
+                seq_lines.append(line.number)
+        _record(result, line, outcome, course, seq_lines)
+    if course is not None:
+        result.protocol = course.protocol.summary()
+        result.state = course.state
+        result.sessions_held = course.sessions_held
+        result.open_reviews = course.open_reviews
+        out = course.outcome
+        result.outcome = out.to_dict() if out else None
+        result.course = course
+    return result
+
+
+def _record(
+    result: ReplayResult,
+    line: Line,
+    outcome: Any,
+    course: Course | None,
+    seq_lines: list[int],
+) -> None:
+    entry = TimelineEntry(
+        line.number,
+        outcome.event_type,
+        course.state if course else None,
+        expected_error=line.expect_error,
+    )
+    if outcome.ok:
+        result.accepted += 1
+        for dev in outcome.deviations:
+            item = {"line": seq_lines[dev.seq], "code": dev.code, "message": dev.message}
+            result.deviations.append(item)
+            entry.deviations.append(item)
+        if line.expect_error is not None:
+            result.expectations_failed.append(
+                {
+                    "line": line.number,
+                    "message": f"expected rejection {line.expect_error}, but the event was accepted",
+                }
+            )
+    else:
+        entry.rejection = outcome
+        result.rejected.append(
+            {
+                "line": line.number,
+                "type": outcome.event_type,
+                "code": outcome.code,
+                "guards": list(outcome.guards),
+                "message": outcome.message,
+            }
+        )
+        if line.expect_error is None:
+            result.unexpected_rejections += 1
+        elif line.expect_error != outcome.code:
+            result.expectations_failed.append(
+                {
+                    "line": line.number,
+                    "message": f"expected rejection {line.expect_error}, got {outcome.code}: "
+                    f"{outcome.message}",
+                }
+            )
+    result.timeline.append(entry)
+
+
+def replay_file(path: Path | str, registry: Registry | None = None) -> ReplayResult:
+    return replay_lines(read_lines(path), str(path), registry)
+
+
+def course_files(paths: Iterable[Path | str], pattern: str = "*.jsonl") -> Iterator[Path]:
+    """Expand files and directories (every ``pattern`` file below, by relative path)."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(
+                (p for p in path.rglob(pattern) if p.is_file()),
+                key=lambda p: p.relative_to(path).as_posix(),
+            )
+        else:
+            yield path

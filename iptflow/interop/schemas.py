@@ -1,0 +1,178 @@
+"""JSON Schema of iptflow's file formats, generated from the pydantic models.
+
+``iptflow schema KIND`` prints them; docs/schemas/*.json publish them (tests fail when the
+published copies are stale). Kinds:
+
+* ``protocol``, ``variant``, ``adaptation``: the TOML files, as the data TOML parses to;
+* ``event``: one event (SPEC §1), the union of the base event models; with a registry,
+  the union of every event type its plugins registered (adaptations' events too);
+* ``course-file``: one line of a course file (SPEC §6): an ``{"expect": {...}}`` line, or an
+  event, optionally carrying ``expect_error``. A line expected to fail ``invalid_event``,
+  ``course_closed`` or ``no_course`` may hold a malformed event (that is what it tests);
+  any other event line must be a valid event. That the first line is ``course_opened`` is
+  a rule about the file, checked by ``iptflow replay``.
+
+The schemas check shape and types; rules that need a protocol (known instruments, problem
+areas, ranges) and cross-field rules (``stage`` only for ``role_dispute``) are the engine's.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import TYPE_CHECKING, Annotated, Any, Union
+
+from pydantic import Field, TypeAdapter
+
+from iptflow.engine.events import _RFC3339, BASE_EVENT_TYPES, EventType
+from iptflow.engine.replay import Expectation
+from iptflow.engine.results import REJECTION_CODES
+from iptflow.protocol.models import AdaptationDef, ProtocolDef
+from iptflow.protocol.variants import VariantDef
+
+if TYPE_CHECKING:
+    from iptflow.engine.registry import Registry
+
+KINDS = ("protocol", "variant", "adaptation", "event", "course-file")
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+_STATE_LIST = {
+    "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+    "description": "a state, a list of states, or '*' for every non-final state",
+}
+
+
+def _walk(node: Any, fn: Any) -> None:
+    if isinstance(node, dict):
+        fn(node)
+        for value in node.values():
+            _walk(value, fn)
+    elif isinstance(node, list):
+        for value in node:
+            _walk(value, fn)
+
+
+def _finish(schema: dict[str, Any], title: str, schema_id: str) -> dict[str, Any]:
+    return {"$schema": DIALECT, "$id": f"urn:iptflow:schema:{schema_id}", "title": title, **schema}
+
+
+def _file_schema(model: Any, title: str, schema_id: str) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    for name in ("TransitionDef", "ExtraRequires"):
+        definition = schema.get("$defs", {}).get(name)
+        if definition and "source" in definition.get("properties", {}):
+            definition["properties"]["source"] = dict(_STATE_LIST)  # a string is a list of one
+    return _finish(schema, title, schema_id)
+
+
+def _event_types(registry: Registry | None) -> list[EventType]:
+    if registry is None:
+        return list(BASE_EVENT_TYPES)
+    return [registry.event_types[name] for name in sorted(registry.event_types)]
+
+
+def _union(event_types: list[EventType]) -> dict[str, Any]:
+    models = tuple(et.model for et in event_types)
+    union: Any = Annotated[Union[models], Field(discriminator="type")]  # noqa: UP007
+    schema = TypeAdapter(union).json_schema()
+    timestamp = {
+        "type": "string",
+        "pattern": _RFC3339.pattern,
+        "description": "RFC 3339 date-time with 'Z' or an offset",
+    }
+
+    def fix(node: dict[str, Any]) -> None:
+        props = node.get("properties")
+        if isinstance(props, dict) and "at" in props and "type" in props:
+            props["at"] = dict(timestamp)
+
+    _walk(schema, fix)
+    return schema
+
+
+def event_schema(registry: Registry | None = None) -> dict[str, Any]:
+    """One event: the base events, or every event type ``registry``'s plugins registered."""
+    which = "base events" if registry is None else "events of the installed plugins"
+    return _finish(_union(_event_types(registry)), f"iptflow event ({which})", "event")
+
+
+def course_file_schema(registry: Registry | None = None) -> dict[str, Any]:
+    """One non-blank line of a course file."""
+    events = _union(_event_types(registry))
+    expect_error = {"enum": list(REJECTION_CODES),
+                    "description": "the event must be rejected with this code"}
+
+    def allow_expect_error(node: dict[str, Any]) -> None:
+        props = node.get("properties")
+        if isinstance(props, dict) and "type" in props and "at" in props:
+            props["expect_error"] = dict(expect_error)
+
+    _walk(events, allow_expect_error)
+    defs = events.pop("$defs", {})
+    expectation = copy.deepcopy(Expectation.model_json_schema())
+    defs.update(expectation.pop("$defs", {}))
+    defs["Expectation"] = expectation
+    loose = ["invalid_event", "course_closed", "no_course"]  # checked before or as validation
+    event_line = {
+        "type": "object",
+        "description": "an event; one carrying expect_error invalid_event, course_closed or no_course "
+                       "may be malformed (it must be rejected), any other must be a valid event",
+        "not": {"required": ["expect"]},
+        "properties": {"expect_error": dict(expect_error)},
+        "if": {"required": ["expect_error"], "properties": {"expect_error": {"enum": loose}}},
+        "then": {},
+        "else": {"$ref": "#/$defs/Event"},
+    }
+    line = {
+        "oneOf": [
+            {"$ref": "#/$defs/EventLine"},
+            {
+                "type": "object",
+                "properties": {"expect": {"$ref": "#/$defs/Expectation"}},
+                "required": ["expect"],
+                "additionalProperties": False,
+            },
+        ],
+        "$defs": {**defs, "Event": events, "EventLine": event_line},
+    }
+    return _finish(line, "iptflow course-file line", "course-file")
+
+
+def schema_for(kind: str, registry: Registry | None = None) -> dict[str, Any]:
+    """The JSON Schema of ``kind`` (one of :data:`KINDS`)."""
+    if kind == "protocol":
+        return _file_schema(ProtocolDef, "iptflow protocol file", "protocol")
+    if kind == "variant":
+        return _file_schema(VariantDef, "iptflow variant file", "variant")
+    if kind == "adaptation":
+        return _file_schema(AdaptationDef, "iptflow adaptation file", "adaptation")
+    if kind == "event":
+        return event_schema(registry)
+    if kind == "course-file":
+        return course_file_schema(registry)
+    raise ValueError(f"unknown schema kind {kind!r} (known: {', '.join(KINDS)})")
+
+
+def schema_text(kind: str, registry: Registry | None = None) -> str:
+    """The schema as the CLI prints it and docs/schemas/KIND.json holds it."""
+    return json.dumps(schema_for(kind, registry), indent=2, sort_keys=True) + "\n"
+
+
+def write_docs(directory: str) -> list[str]:
+    """Write every schema to ``DIRECTORY/KIND.json`` (base events); returns the paths written."""
+    from pathlib import Path
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for kind in KINDS:
+        path = out / f"{kind}.json"
+        path.write_text(schema_text(kind), encoding="utf-8")
+        written.append(str(path))
+    return written
+
+
+if __name__ == "__main__":  # python -m iptflow.interop.schemas docs/schemas
+    import sys
+
+    for written_path in write_docs(sys.argv[1] if len(sys.argv) > 1 else "docs/schemas"):
+        print(written_path)

@@ -1,0 +1,197 @@
+"""Composition: a base protocol + adaptations (+ variant settings) -> ResolvedProtocol.
+
+Rules (SPEC §4): session ranges of adaptations replace the base range and combine by
+intersection (empty = conflict naming both adaptations); indications of adaptations replace
+the base's and combine by union; declared incompatibilities are conflicts; states,
+transitions, instruments, problem areas, requirements and deviations are added. Scalar
+settings that two adaptations set differently are conflicts too. Variant settings are applied
+last and win, which resolves a settings conflict on purpose.
+
+Adaptations are applied in sorted order so that the same set always gives the same
+resolved protocol and fingerprint, whatever order a course file lists them in.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from iptflow.errors import ProtocolConflict
+from iptflow.protocol.models import (
+    ANY_ACTIVE,
+    AdaptationDef,
+    ProtocolDef,
+    ResolvedProtocol,
+    SessionRange,
+    StateDef,
+    TransitionDef,
+)
+
+if TYPE_CHECKING:
+    from iptflow.protocol.variants import VariantDef
+
+
+def _merge_named(
+    target: dict[str, Any], items: dict[str, Any], owner: str, owners: dict[str, str], kind: str
+) -> None:
+    for name, item in items.items():
+        if name in target and target[name] != item:
+            raise ProtocolConflict(
+                f"{owner} and {owners.get(name, 'the base protocol')} define the {kind} "
+                f"{name!r} differently"
+            )
+        target[name] = item
+        owners.setdefault(name, owner)
+
+
+def _check_incompatible(adaptations: list[AdaptationDef]) -> None:
+    ids = {a.id for a in adaptations}
+    for a in adaptations:
+        for other in a.incompatible_with:
+            if other in ids:
+                raise ProtocolConflict(
+                    f"adaptations {a.id} and {other} cannot be combined "
+                    f"({a.id} declares it incompatible with {other})"
+                )
+
+
+def _session_range(
+    base: SessionRange, adaptations: list[AdaptationDef]
+) -> SessionRange:
+    ranged = [a for a in adaptations if a.session_range is not None]
+    if not ranged:
+        return base
+    lo, hi = ranged[0].session_range.min, ranged[0].session_range.max  # type: ignore[union-attr]
+    for i, a in enumerate(ranged):
+        rng = a.session_range
+        assert rng is not None
+        new_lo, new_hi = max(lo, rng.min), min(hi, rng.max)
+        if new_lo > new_hi:
+            other = next(
+                b for b in ranged[:i]
+                if b.session_range is not None
+                and (b.session_range.max < rng.min or rng.max < b.session_range.min)
+            ) if any(
+                b.session_range is not None
+                and (b.session_range.max < rng.min or rng.max < b.session_range.min)
+                for b in ranged[:i]
+            ) else ranged[0]
+            orng = other.session_range
+            assert orng is not None
+            raise ProtocolConflict(
+                f"adaptations {other.id} and {a.id} have session ranges that do not overlap "
+                f"({orng.min}-{orng.max} and {rng.min}-{rng.max})"
+            )
+        lo, hi = new_lo, new_hi
+    return SessionRange(min=lo, max=hi)
+
+
+def _single_setting(adaptations: list[AdaptationDef], name: str, default: Any) -> Any:
+    setters = [(a.id, getattr(a, name)) for a in adaptations if getattr(a, name) is not None]
+    for (first, v1), (second, v2) in zip(setters, setters[1:], strict=False):
+        if v1 != v2:
+            raise ProtocolConflict(
+                f"adaptations {first} and {second} set {name} differently ({v1} and {v2})"
+            )
+    return setters[0][1] if setters else default
+
+
+def compose(
+    base: ProtocolDef,
+    adaptations: list[AdaptationDef],
+    variant: VariantDef | None = None,
+) -> ResolvedProtocol:
+    adaptations = sorted(adaptations, key=lambda a: a.id)
+    _check_incompatible(adaptations)
+
+    if variant is not None and variant.session_range is not None:
+        session_range = variant.session_range
+    else:
+        session_range = _session_range(base.session_range, adaptations)
+    if variant is not None and variant.review_session is not None:
+        review_session = variant.review_session
+    else:
+        review_session = _single_setting(adaptations, "review_session", base.review_session)
+
+    indications: list[str] = []
+    for a in adaptations:
+        for ind in a.indications or []:
+            if ind not in indications:
+                indications.append(ind)
+    if not indications:
+        indications = list(base.indications)
+
+    def added(base_list: list[str], attr: str) -> list[str]:
+        out = list(base_list)
+        for a in adaptations:
+            out.extend(x for x in getattr(a, attr) if x not in out)
+        return out
+
+    states: list[StateDef] = list(base.states)
+    names = {s.name: "the base protocol" for s in states}
+    for a in adaptations:
+        for s in a.states:
+            if s.name in names:
+                raise ProtocolConflict(f"{a.id} adds state {s.name!r}, already added by {names[s.name]}")
+            names[s.name] = a.id
+            states.append(s.model_copy(update={"added_by": a.id}))
+    active = [s.name for s in states if not s.final]
+
+    instruments: dict[str, Any] = dict(base.instruments)
+    requirements: dict[str, Any] = dict(base.requirements)
+    reviews: dict[str, Any] = dict(base.reviews)
+    owners: dict[str, dict[str, str]] = {"instrument": {}, "requirement": {}, "review": {}}
+    deviations = list(base.deviations)
+    transitions: list[TransitionDef] = list(base.transitions)
+    open_requires = list(base.open_requires)
+    for a in adaptations:
+        _merge_named(instruments, a.instruments, a.id, owners["instrument"], "instrument")
+        _merge_named(requirements, a.requirements, a.id, owners["requirement"], "requirement")
+        _merge_named(reviews, a.reviews, a.id, owners["review"], "review")
+        deviations.extend(d for d in a.deviations if d not in deviations)
+        transitions.extend(t.model_copy(update={"added_by": a.id}) for t in a.transitions)
+        open_requires.extend(r for r in a.open_requires if r not in open_requires)
+
+    # one transition per source state, with "*" expanded to every active state
+    exploded: list[TransitionDef] = []
+    for t in transitions:
+        sources = active if t.source == [ANY_ACTIVE] else t.source
+        for src in sources:
+            exploded.append(t.model_copy(update={"source": [src], "requires": list(t.requires)}))
+    for a in adaptations:
+        for extra in a.extra_requires:
+            sources = active if extra.source == [ANY_ACTIVE] else extra.source
+            hit = False
+            for i, t in enumerate(exploded):
+                if t.event == extra.event and t.source[0] in sources:
+                    reqs = list(t.requires)
+                    reqs.extend(r for r in extra.requires if r not in reqs)
+                    exploded[i] = t.model_copy(update={"requires": reqs})
+                    hit = True
+            if not hit:
+                raise ProtocolConflict(
+                    f"{a.id} adds requirements to {extra.event} from {', '.join(extra.source)}, "
+                    "which the protocol does not allow"
+                )
+
+    resolved_data: dict[str, Any] = {
+        **base.model_dump(),
+        "indications": indications,
+        "session_range": session_range,
+        "review_session": review_session,
+        "states": states,
+        "transitions": exploded,
+        "requirements": requirements,
+        "open_requires": open_requires,
+        "primary_instruments": added(base.primary_instruments, "primary_instruments"),
+        "instruments": instruments,
+        "problem_areas": added(base.problem_areas, "problem_areas"),
+        "formats": added(base.formats, "formats"),
+        "reviews": reviews,
+        "deviations": deviations,
+        "task_events": added(base.task_events, "task_events"),
+        "base": f"{base.id}@{base.version}",
+        "adaptations": [a.id for a in adaptations],
+    }
+    if variant is not None:
+        resolved_data = variant.apply(resolved_data)
+    return ResolvedProtocol.model_validate(resolved_data)

@@ -1,0 +1,312 @@
+"""Validate protocol, adaptation and variant files: every problem, with file, line and field.
+
+``check_file`` goes beyond the file format (pydantic): it resolves what the file refers to
+against a :class:`~iptflow.registry.Registry` (guards and their parameters, deviation checks,
+event types, states, requirements, reviews, instruments, the base protocol and adaptations of
+a variant) and reports each broken reference where it is written. When nothing is broken, the
+file is composed and compiled exactly as a course would use it, which catches what only
+composition can (conflicting adaptations, requirements added to transitions that do not
+exist), and :attr:`CheckResult.resolved` holds the result: the input for further analysis
+such as lint rules, which work on a :class:`~iptflow.protocol.ResolvedProtocol`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from iptflow.engine.facts import Facts
+from iptflow.engine.machine import CompiledProtocol, params_problem
+from iptflow.engine.registry import Registry, default_registry
+from iptflow.errors import ProtocolError, ProtocolFileError
+from iptflow.protocol.compose import compose
+from iptflow.protocol.files import field_path, locate, read_toml, validation_problems
+from iptflow.protocol.models import ANY_ACTIVE, AdaptationDef, ProtocolDef, ResolvedProtocol
+from iptflow.protocol.variants import VariantDef
+
+Kind = Literal["protocol", "adaptation", "variant"]
+KINDS: tuple[str, ...] = ("protocol", "adaptation", "variant")
+_MODELS: dict[str, type[BaseModel]] = {
+    "protocol": ProtocolDef, "adaptation": AdaptationDef, "variant": VariantDef,
+}
+_COURSE_ATTRIBUTES = frozenset(Facts.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a file. ``line`` and ``field`` are None where they cannot be told."""
+
+    file: str
+    line: int | None
+    field: str | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "field": self.field, "message": self.message}
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        return f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
+
+
+@dataclass
+class CheckResult:
+    """What checking one file found. ``resolved`` is set only when the file is valid."""
+
+    file: str
+    kind: str | None = None
+    id: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+    resolved: ResolvedProtocol | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "kind": self.kind,
+            "id": self.id,
+            "ok": self.ok,
+            "fingerprint": self.resolved.fingerprint if self.resolved else None,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+def detect_kind(data: Mapping[str, Any]) -> Kind:
+    """A file with ``extends`` is a variant; one with protocol-only keys a protocol; else an
+    adaptation (adaptations have neither ``version`` nor ``initial_state``)."""
+    if "extends" in data:
+        return "variant"
+    if {"version", "initial_state", "acute_states"} & set(data):
+        return "protocol"
+    return "adaptation"
+
+
+def check_files(
+    paths: Iterable[Path | str], registry: Registry | None = None, **options: Any
+) -> list[CheckResult]:
+    return [check_file(path, registry, **options) for path in paths]
+
+
+def check_file(
+    path: Path | str,
+    registry: Registry | None = None,
+    *,
+    kind: Kind | None = None,
+    base: str = "ipt-depression",
+) -> CheckResult:
+    """Check one file. ``kind`` overrides detection; ``base`` is the protocol an adaptation
+    file is composed with."""
+    registry = registry or default_registry()
+    path = Path(path)
+    result = CheckResult(str(path))
+    try:
+        text, data = read_toml(path)
+    except ProtocolFileError as exc:
+        result.problems = [Problem(**p) for p in exc.problems]
+        return result
+    result.kind = kind or detect_kind(data)
+    result.id = data.get("id") if isinstance(data.get("id"), str) else None
+    try:
+        model = _MODELS[result.kind].model_validate(data)
+    except ValidationError as exc:
+        problems = [Problem(**p) for p in validation_problems(exc, path, text)]
+        result.problems = sorted(problems, key=lambda p: p.line or 0)
+        return result
+    checker = _Checker(str(path), text, registry)
+    if isinstance(model, VariantDef):
+        checker.variant(model)
+    elif isinstance(model, AdaptationDef):
+        checker.adaptation(model, base)
+    else:
+        assert isinstance(model, ProtocolDef)
+        checker.protocol(model)
+    result.problems = sorted(checker.problems, key=lambda p: p.line or 0)
+    result.resolved = checker.resolved if not checker.problems else None
+    return result
+
+
+class _Checker:
+    def __init__(self, file: str, text: str, registry: Registry) -> None:
+        self.file = file
+        self.text = text
+        self.registry = registry
+        self.problems: list[Problem] = []
+        self.resolved: ResolvedProtocol | None = None
+
+    def add(self, loc: tuple[Any, ...] | None, message: str) -> None:
+        line = locate(self.text, loc) if loc else None
+        self.problems.append(Problem(self.file, line, field_path(loc) if loc else None, message))
+
+    # -- kinds of file ---------------------------------------------------------------------------
+    def protocol(self, p: ProtocolDef) -> None:
+        states = {s.name: s for s in p.states}
+        if p.initial_state not in states:
+            self.add(("initial_state",), f"unknown state {p.initial_state!r}")
+        for i, name in enumerate(p.acute_states):
+            if name not in states:
+                self.add(("acute_states", i), f"unknown state {name!r}")
+        self.references(p, states, p.requirements, set(p.reviews), set(p.instruments))
+        if not self.problems:
+            self.compile(lambda: compose(p, []))
+
+    def adaptation(self, a: AdaptationDef, base_id: str) -> None:
+        base = self.base_protocol(base_id, None)
+        if base is None:
+            return
+        states = {s.name: s for s in base.states}
+        for i, s in enumerate(a.states):
+            if s.name in states:
+                self.add(("states", i, "name"), f"state {s.name!r} is already in {base.id}")
+            states[s.name] = s
+        requirements = {**base.requirements, **a.requirements}
+        self.references(a, states, requirements, set(base.reviews) | set(a.reviews),
+                        set(base.instruments) | set(a.instruments))
+        if not self.problems:
+            self.compile(lambda: compose(base, [a]))
+
+    def variant(self, v: VariantDef) -> None:
+        shadowed = self.registry.sources.get(("protocol", v.id))
+        if shadowed is not None and self.registry.pm.has_plugin(shadowed):
+            self.add(("id",), f"{v.id!r} is already registered by plugin {shadowed}: a file "
+                              "on the search path with this id is ignored")
+        base = self.base_protocol(v.extends, ("extends",))
+        adaptations = []
+        for i, name in enumerate(v.adaptations):
+            if name in self.registry.adaptations:
+                adaptations.append(self.registry.adaptations[name][0])
+            else:
+                known = ", ".join(sorted(self.registry.adaptations)) or "none installed"
+                self.add(("adaptations", i), f"unknown adaptation {name!r} (known: {known})")
+        if base is None:
+            return
+        # settings are checked against everything the base and the known adaptations define
+        codes = {d.code: d for d in base.deviations}
+        requirements = dict(base.requirements)
+        for a in adaptations:
+            codes.update({d.code: d for d in a.deviations})
+            requirements.update(a.requirements)
+        for code, params in v.deviations.items():
+            if code not in codes:
+                self.add(("deviations", code), f"no deviation {code!r} to set parameters of "
+                                               f"(known: {', '.join(codes)})")
+            else:
+                dev = codes[code]
+                self.params(("deviations", code), self.registry.checks.get(dev.check),
+                            {**dev.params, **params})
+        for name, params in v.requirements.items():
+            req = requirements.get(name)
+            if req is None:
+                self.add(("requirements", name), f"no requirement {name!r} to set parameters of")
+            else:
+                self.params(("requirements", name), self.registry.guards.get(req.guard),
+                            {**req.params, **params})
+        settings_only = v.model_copy(update={"deviations": {}, "requirements": {}})
+        try:  # conflicts between the adaptations, unless the variant's own settings resolve them
+            compose(base, adaptations, settings_only)
+        except ProtocolError as exc:
+            self.add(("adaptations",), str(exc))
+        if not self.problems:
+            self.compile(lambda: compose(base, adaptations, v))
+
+    # -- shared ----------------------------------------------------------------------------------
+    def base_protocol(self, base_id: str, loc: tuple[Any, ...] | None) -> ProtocolDef | None:
+        try:
+            base = self.registry.find(base_id)
+        except ProtocolError as exc:
+            self.add(loc, str(exc))
+            return None
+        if isinstance(base, VariantDef):
+            self.add(loc, f"{base_id} is a variant; a variant extends a base protocol")
+            return None
+        return base
+
+    def params(self, loc: tuple[Any, ...], entry: Any, params: dict[str, Any]) -> None:
+        if entry is not None and (problem := params_problem(entry[0], params)):
+            self.add(loc, problem)
+
+    def references(
+        self,
+        model: ProtocolDef | AdaptationDef,
+        states: Mapping[str, Any],
+        requirements: Mapping[str, Any],
+        reviews: set[str],
+        instruments: set[str],
+    ) -> None:
+        events = self.registry.event_types
+        guards, checks = self.registry.guards, self.registry.checks
+
+        def event(loc: tuple[Any, ...], name: str) -> None:
+            if name not in events:
+                self.add(loc, f"no event type {name!r} is registered (is the plugin that "
+                              "defines it installed?)")
+
+        def sources(loc: tuple[Any, ...], names: list[str]) -> None:
+            if names == [ANY_ACTIVE]:
+                return
+            for name in names:
+                if name not in states:
+                    self.add(loc, f"unknown state {name!r}")
+                elif states[name].final:
+                    self.add(loc, f"{name!r} is a final state: it accepts no events")
+
+        def requires(loc: tuple[Any, ...], names: list[str]) -> None:
+            for j, name in enumerate(names):
+                if name not in requirements:
+                    self.add((*loc, j), f"unknown requirement {name!r} (define it under "
+                                        f"[requirements.{name}])")
+
+        for i, t in enumerate(model.transitions):
+            event(("transitions", i, "event"), t.event)
+            sources(("transitions", i, "source"), t.source)
+            if t.dest is not None and t.dest not in states:
+                self.add(("transitions", i, "dest"), f"unknown state {t.dest!r}")
+            requires(("transitions", i, "requires"), t.requires)
+            for attr in t.when:
+                if attr not in _COURSE_ATTRIBUTES:
+                    self.add(("transitions", i, "when"), f"{attr!r} is not a course attribute")
+        if isinstance(model, AdaptationDef):
+            for i, extra in enumerate(model.extra_requires):
+                event(("extra_requires", i, "event"), extra.event)
+                sources(("extra_requires", i, "source"), extra.source)
+                requires(("extra_requires", i, "requires"), extra.requires)
+        requires(("open_requires",), model.open_requires)
+        for name, req in model.requirements.items():
+            if req.guard not in guards:
+                self.add(("requirements", name, "guard"), f"no guard {req.guard!r} is registered")
+            else:
+                self.params(("requirements", name, "params"), guards[req.guard], req.params)
+        for i, dev in enumerate(model.deviations):
+            if dev.check not in checks:
+                self.add(("deviations", i, "check"), f"no deviation check {dev.check!r} is registered")
+            else:
+                self.params(("deviations", i, "params"), checks[dev.check], dev.params)
+        for name, review in model.reviews.items():
+            for key in ("opened_by", "closed_by"):
+                for j, ev in enumerate(getattr(review, key)):
+                    event(("reviews", name, key, j), ev)
+        for name, inst in model.instruments.items():
+            for k, trigger in enumerate(inst.opens_reviews):
+                if trigger.review not in reviews:
+                    self.add(("instruments", name, "opens_reviews", k),
+                             f"unknown review {trigger.review!r}")
+        for i, name in enumerate(model.primary_instruments):
+            if name not in instruments:
+                self.add(("primary_instruments", i), f"instrument {name!r} is not defined")
+        for i, name in enumerate(model.task_events):
+            event(("task_events", i), name)
+
+    def compile(self, build: Any) -> None:
+        try:
+            resolved = build()
+            CompiledProtocol(resolved, self.registry)
+        except ProtocolError as exc:
+            self.add(None, str(exc))
+            return
+        self.resolved = resolved

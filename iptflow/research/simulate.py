@@ -1,0 +1,364 @@
+"""Cohort simulation: synthetic courses from a trajectory model, run through the engine.
+
+Each simulated patient has a baseline severity, a weekly change (near zero for non-responders)
+and week-to-week noise; sessions are planned at a regular interval and attended with some
+probability; a risk flag, a dropout or a referral can happen on any planned session; a
+clinician (:class:`iptflow.simulate_clinician.Clinician`) records what the protocol requires,
+derived from the resolved protocol's requirements, so most courses complete and some deviate.
+
+Every course draws its randomness from ``random.Random(f"{seed}/{index}")``: the result of a
+seed does not depend on how many worker processes generate the courses. Workers generate and
+replay courses; the parent writes them into the store in index order, in batches, each course
+marked ``synthetic``. The run itself is recorded in the ``simulation_runs`` table.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from iptflow.engine.course import Course
+from iptflow.engine.machine import CompiledProtocol
+from iptflow.engine.registry import Registry, default_registry
+from iptflow.research.clinician import SESSION, Clinician, Stuck
+from iptflow.research.generate import _next_goal
+from iptflow.research.model import TrajectoryModel
+
+START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+MAX_EVENTS = 400
+BATCH = 250
+RUNS_TABLE = "simulation_runs"
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class _Patient:
+    severity0: float
+    slope: float
+    responder: bool
+    noise: random.Random
+
+
+@dataclass
+class _Sim:
+    """One simulated course in progress."""
+
+    compiled: CompiledProtocol
+    model: TrajectoryModel
+    rng: random.Random
+    course_id: str
+    t: datetime = START
+    course: Course | None = None
+    treatment_start: datetime | None = None
+    patient: _Patient | None = None
+    tasks_since_session: int = 0
+    missed_last: bool = False
+    clinician: Clinician | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    # -- the patient -----------------------------------------------------------------------
+    def severity(self) -> float:
+        p = self.patient
+        assert p is not None
+        weeks = 0.0 if self.treatment_start is None else (self.t - self.treatment_start).days / 7
+        value = p.severity0 + p.slope * weeks + p.noise.gauss(0.0, self.model.symptoms.noise_sd)
+        return min(1.0, max(0.0, value))
+
+    def score(self, course: Course, instrument: str) -> int | float:
+        inst = self.compiled.protocol.instruments[instrument]
+        base = course.facts.baseline
+        primary = base.instrument if base is not None else self.clinician_primary()
+        level = self.severity() if instrument == primary else self.model.symptoms.other_instruments_level
+        top = inst.max if inst.max is not None else inst.min + 20
+        value = inst.min + level * (top - inst.min)
+        return int(round(value)) if inst.integer else round(value, 1)
+
+    def clinician_primary(self) -> str:
+        assert self.clinician is not None
+        return self.clinician.primary_instrument()
+
+    def planned(self, course: Course) -> int:
+        rng = self.compiled.protocol.session_range
+        how = self.model.contract.planned_sessions
+        if how == "min":
+            return rng.min
+        if how == "max":
+            return rng.max
+        return self.rng.randint(rng.min, rng.max)
+
+    # -- recording -------------------------------------------------------------------------
+    def fire(self, payload: dict[str, Any], minutes: int = 10) -> bool:
+        assert self.course is not None
+        self.t += timedelta(minutes=minutes)
+        event = {"type": payload["type"], "at": _iso(self.t),
+                 **{k: v for k, v in payload.items() if k != "type"}}
+        result = self.course.apply(event)
+        if result.ok and event["type"] in ("session_held", "session_missed"):
+            self.tasks_since_session = 0
+        elif result.ok:
+            self.tasks_since_session += 1
+        return result.ok
+
+    def end(self, etype: str, reason: str) -> None:
+        self.fire({"type": etype, "reason": reason})
+
+
+def _opening(sim: _Sim) -> dict[str, Any]:
+    compiled, model, rng = sim.compiled, sim.model, sim.rng
+    protocol = compiled.protocol
+    age_min, age_max = model.cohort.age_min, model.cohort.age_max
+    for req in compiled.open_requires:
+        params = protocol.requirements[req.name].params
+        if protocol.requirements[req.name].guard == "patient_age_between":
+            age_min, age_max = params["min"], params["max"]
+    fmt = "individual"
+    if "group" in protocol.formats and rng.random() < model.cohort.group_share:
+        fmt = "group"
+    sim.attrs = {"format": fmt}
+    return {
+        "type": "course_opened",
+        "at": _iso(sim.t),
+        "course_id": sim.course_id,
+        "protocol": protocol.id,
+        "adaptations": [] if protocol.variant else list(protocol.adaptations),
+        "patient": {"age": rng.randint(age_min, age_max)},
+        "format": fmt,
+    }
+
+
+def simulate_course(compiled: CompiledProtocol, model: TrajectoryModel, seed: int, index: int) -> Course:
+    """One synthetic course; the same (seed, index) always gives the same course.
+
+    Its id is ``sim-PROTOCOL[-ADAPTATION...]-SEED-INDEX``.
+    """
+    rng = random.Random(f"{seed}/{index}")
+    label = "-".join([compiled.protocol.id, *compiled.protocol.adaptations])
+    sim = _Sim(compiled, model, rng, f"sim-{label}-{seed}-{index:06d}")
+    sim.t = START + timedelta(days=rng.randrange(model.cohort.enrolment_days), hours=rng.randrange(8))
+    s = model.symptoms
+    responder = rng.random() >= s.non_responder_share
+    slope = rng.gauss(s.weekly_change_mean, s.weekly_change_sd) if responder else rng.gauss(
+        0.0, s.weekly_change_sd / 2)
+    sim.patient = _Patient(min(0.95, max(0.15, rng.gauss(s.baseline_mean, s.baseline_sd))), slope,
+                           responder, random.Random(rng.random()))
+    sim.clinician = Clinician(compiled, score=sim.score, planned_sessions=sim.planned,
+                              preferred_instruments=tuple(s.instrument_preference))
+    course, _ = Course.try_open(_opening(sim), compiled.registry, notify=False, compiled=compiled)
+    if course is None:  # pragma: no cover - the opening is built to satisfy open_requires
+        raise RuntimeError(f"simulated course {sim.course_id} could not be opened")
+    sim.course = course
+    _run(sim)
+    return course
+
+
+def _run(sim: _Sim) -> None:
+    course, compiled, model, rng = sim.course, sim.compiled, sim.model, sim.rng
+    clinician = sim.clinician
+    assert course is not None and clinician is not None
+    maintenance_decided = False
+    for _ in range(MAX_EVENTS):
+        if course.is_closed:
+            return
+        if sim.treatment_start is None and course.state != compiled.protocol.initial_state:
+            sim.treatment_start = sim.t
+        contract = course.facts.maintenance
+        if contract and course.facts.sessions_by_state.get(course.state, 0) < contract["planned_sessions"]:
+            if not _session_week(sim, model.maintenance.interval_days):
+                return
+            continue
+        goal = _next_goal(compiled, sim.attrs, course.state, "course_completed")
+        if goal is None:
+            return
+        try:
+            step = clinician.next_step(course, goal)
+        except Stuck:
+            sim.end("course_referred", "the protocol could not be followed")
+            return
+        sessions_here = "session_held" in compiled.allowed.get(course.state, {})
+        if step is not None and step != SESSION and sessions_here and (
+                sim.tasks_since_session >= model.attendance.tasks_per_session):
+            step = SESSION
+        if step is None and sessions_here and _contract_left(course, goal):
+            step = SESSION
+        if step is None:
+            if (goal == "course_completed" and not maintenance_decided
+                    and "maintenance_started" in compiled.allowed.get(course.state, {})):
+                maintenance_decided = True
+                if rng.random() < model.maintenance.probability:
+                    sim.fire({"type": "maintenance_started", "frequency": model.maintenance.frequency,
+                              "planned_sessions": model.maintenance.planned_sessions})
+                    continue
+            if not sim.fire(clinician.payload(course, goal)):
+                sim.end("course_referred", f"{goal} was not possible")
+                return
+        elif step == SESSION:
+            if not sessions_here or not _session_week(sim, model.attendance.session_interval_days):
+                return
+        elif not sim.fire(step, 10 if sessions_here else
+                          int(model.attendance.pre_treatment_step_days * 1440)):
+            sim.end("course_referred", f"{step['type']} was not possible")
+            return
+    if not course.is_closed:
+        sim.end("course_discontinued", "the simulation's event budget ran out")
+
+
+def _contract_left(course: Course, goal: str) -> bool:
+    """Before ending the acute phase, a clinician holds the sessions still contracted."""
+    routes = course.compiled.allowed.get(course.state, {}).get(goal, ())
+    ends = any(r.dest in course.compiled.final_states for r in routes)
+    planned = course.facts.planned_sessions
+    return (ends and planned is not None and course.state in course.protocol.acute_states
+            and course.facts.acute_sessions < planned)
+
+
+def _session_week(sim: _Sim, interval: float) -> bool:
+    """One planned session: dropout, risk, attendance, measures, review. False when it ended."""
+    course, model, rng, clinician = sim.course, sim.model, sim.rng, sim.clinician
+    assert course is not None and clinician is not None
+    jitter = rng.uniform(-model.attendance.jitter_days, model.attendance.jitter_days)
+    if sim.missed_last:
+        interval = min(interval, model.attendance.reschedule_days)
+    sim.t += timedelta(days=max(1.0, interval + jitter))
+    if rng.random() < model.dropout.weekly_hazard:
+        sim.end("course_discontinued", "the patient stopped attending")
+        return False
+    if rng.random() < model.risk.weekly_probability:
+        sim.fire({"type": "risk_flagged", "reason": "suicidal thoughts reported"})
+        high = rng.random() < model.risk.high_share
+        sim.fire({"type": "risk_assessed", "level": "high" if high else "low", "safety_plan": True})
+        if high and rng.random() < model.risk.refer_if_high:
+            sim.end("course_referred", "high suicide risk")
+            return False
+    sim.missed_last = rng.random() >= model.attendance.attend_probability
+    if sim.missed_last:
+        sim.fire({"type": "session_missed"}, minutes=0)
+        return True
+    if not sim.fire(clinician.payload(course, "session_held"), minutes=0):
+        return True  # the contract is used up: the clinician moves on
+    held = course.facts.sessions_held
+    if held % model.symptoms.measure_every_sessions == 0:
+        sim.fire(clinician.measure(course, "baseline"))
+    if (held == course.protocol.review_session and _improvement(course) < 25
+            and rng.random() < model.referral.non_responder_probability):
+        sim.end("course_referred", "no response at the review session")
+        return False
+    return True
+
+
+def _improvement(course: Course) -> float:
+    outcome = course.outcome
+    if outcome is None or outcome.change_pct is None:
+        return 0.0
+    return -outcome.change_pct
+
+
+# -- cohorts ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SimulationSpec:
+    protocol: str
+    adaptations: tuple[str, ...]
+    n: int
+    seed: int
+    model: TrajectoryModel
+    protocol_dirs: tuple[str, ...] = ()
+
+
+_worker: dict[str, Any] = {}
+
+
+def _registry(dirs: Sequence[str]) -> Registry:
+    return Registry(protocol_dirs=dirs) if dirs else default_registry()
+
+
+def _init_worker(spec: SimulationSpec) -> None:
+    _worker["spec"] = spec
+    _worker["compiled"] = _registry(spec.protocol_dirs).compile(spec.protocol, spec.adaptations)
+
+
+def _work(indices: range) -> list[list[dict[str, Any]]]:
+    spec: SimulationSpec = _worker["spec"]
+    return [simulate_course(_worker["compiled"], spec.model, spec.seed, i).history for i in indices]
+
+
+def _chunks(n: int, size: int) -> list[range]:
+    return [range(i, min(n, i + size)) for i in range(0, n, size)]
+
+
+def generate_cohort(spec: SimulationSpec, workers: int = 1) -> Iterator[list[Course] | list[list[dict]]]:
+    """Batches of courses (``Course`` objects, or event lists from workers) in index order."""
+    chunks = _chunks(spec.n, BATCH)
+    if workers <= 1:
+        compiled = _registry(spec.protocol_dirs).compile(spec.protocol, spec.adaptations)
+        for chunk in chunks:
+            yield [simulate_course(compiled, spec.model, spec.seed, i) for i in chunk]
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(spec,)) as pool:
+        yield from pool.imap(_work, chunks)
+
+
+@dataclass
+class SimulationSummary:
+    n: int
+    seed: int
+    protocol: str
+    adaptations: list[str]
+    final_states: dict[str, int]
+    synthetic: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"synthetic": self.synthetic, "n": self.n, "seed": self.seed, "protocol": self.protocol,
+                "adaptations": self.adaptations, "final_states": self.final_states}
+
+
+def simulate_cohort(spec: SimulationSpec, db_path: str | Path, *, workers: int = 1,
+                    progress: Callable[[int], None] | None = None) -> SimulationSummary:
+    """Simulate ``spec.n`` courses into the store at ``db_path`` (every course marked synthetic)."""
+    from iptflow.store.api import Store
+
+    registry = _registry(spec.protocol_dirs)
+    compiled = registry.compile(spec.protocol, spec.adaptations)  # unknown protocol: fail early
+    states: dict[str, int] = {}
+    batches = generate_cohort(spec, workers)
+    with Store.open(db_path, registry=registry, clock=None, synchronous="NORMAL") as store:
+        for batch in batches:
+            for course_id in store.import_many(batch, synthetic=True):
+                state = store.row(course_id).state
+                states[state] = states.get(state, 0) + 1
+            if progress is not None:
+                progress(len(batch))
+        _record_run(store, spec, compiled)
+    return SimulationSummary(spec.n, spec.seed, compiled.protocol.id, list(compiled.protocol.adaptations),
+                             dict(sorted(states.items())))
+
+
+def _record_run(store: Any, spec: SimulationSpec, compiled: CompiledProtocol) -> None:
+    db = store.db
+    table = db[RUNS_TABLE]  # created by migration m003_simulation_runs
+    run = (db.execute(f"SELECT COALESCE(MAX(run), 0) + 1 FROM {RUNS_TABLE}").fetchone()[0])
+    table.insert({
+        "run": run,
+        "protocol": compiled.protocol.id,
+        "adaptations": json.dumps(list(compiled.protocol.adaptations)),
+        "fingerprint": compiled.fingerprint,
+        "n": spec.n,
+        "seed": spec.seed,
+        "model": json.dumps(spec.model.model_dump(mode="json"), sort_keys=True),
+        "synthetic": 1,
+    })
+
+
+def default_workers() -> int:
+    return max(1, min(4, (multiprocessing.cpu_count() or 1)))
+

@@ -1,0 +1,155 @@
+"""What the store returns when read: course rows, stored events, verify reports, imports."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from iptflow.store.hashing import decode_event
+
+
+@dataclass(frozen=True, slots=True)
+class CourseRow:
+    """A course's row in ``courses``: its protocol, log position and derived summary.
+
+    The summary (state, sessions_held, outcome_status, open_reviews, deviations) is written in
+    the same transaction as each event; ``Store.get`` and ``Store.verify`` check it against the
+    replayed log.
+    """
+
+    id: str
+    protocol_id: str
+    protocol_version: str
+    adaptations: list[str]
+    fingerprint: str
+    format: str
+    state: str
+    last_seq: int
+    last_hash: str
+    created_at: str
+    updated_at: str
+    synthetic: bool
+    sessions_held: int
+    outcome_status: str | None
+    open_reviews: list[str]
+    deviations: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CourseRow:
+        return cls(
+            id=row["id"],
+            protocol_id=row["protocol_id"],
+            protocol_version=row["protocol_version"],
+            adaptations=json.loads(row["adaptations"]),
+            fingerprint=row["fingerprint"],
+            format=row["format"],
+            state=row["state"],
+            last_seq=row["last_seq"],
+            last_hash=row["last_hash"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            synthetic=bool(row["synthetic"]),
+            sessions_held=row["sessions_held"],
+            outcome_status=row["outcome_status"],
+            open_reviews=json.loads(row["open_reviews"]),
+            deviations=row["deviations"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One event of a course's log, with its place in the hash chain.
+
+    ``recorded_at`` is the wall-clock time the store wrote it (audit metadata; never used for
+    any decision, not covered by the hash, ``None`` for stores opened with ``clock=None``).
+    """
+
+    course_id: str
+    seq: int
+    type: str
+    at: str
+    actor: str | None
+    event: dict[str, Any]
+    prev_hash: str
+    hash: str
+    idempotency_key: str | None
+    recorded_at: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> StoredEvent:
+        return cls(
+            course_id=row["course_id"],
+            seq=row["seq"],
+            type=row["type"],
+            at=row["at"],
+            actor=row["actor"],
+            event=decode_event(row["body"]),
+            prev_hash=row["prev_hash"],
+            hash=row["hash"],
+            idempotency_key=row["idempotency_key"],
+            recorded_at=row["recorded_at"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something ``verify`` found wrong. ``seq`` names the first broken event, if any."""
+
+    kind: str
+    message: str
+    course_id: str | None = None
+    seq: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        where = ""
+        if self.course_id is not None:
+            where = f"course {self.course_id}" + (f" event {self.seq}" if self.seq is not None else "")
+            where += ": "
+        return f"{where}{self.message}"
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    """The result of ``Store.verify``: at most one problem per course (its first)."""
+
+    courses: int = 0
+    events: int = 0
+    protocols: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "courses": self.courses,
+            "events": self.events,
+            "protocols": self.protocols,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """A course file stored by ``Store.import_course_file``."""
+
+    file: str
+    course_id: str
+    events: int
+    skipped: list[dict[str, Any]]
+    state: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
