@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,6 +16,7 @@ from iptflow import AdaptationDef, Registry, default_registry, hookimpl
 from iptflow.cli import cli
 from iptflow.engine.plugins import make_plugin_manager
 from iptflow.interop import diagram
+from iptflow.interop.svg import to_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -40,7 +42,7 @@ def register_adaptations(register: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def test_registry() -> Registry:
+def checkin_registry() -> Registry:
     plugin = SimpleNamespace(register_adaptations=register_adaptations, __name__="checkin_plugin")
     pm, _ = make_plugin_manager(entry_points_too=False, extra={"checkin-plugin": plugin})
     return Registry(pm)
@@ -79,7 +81,7 @@ def test_every_state_and_edge_of_the_machine_is_drawn(adaptations: list[str]) ->
     dot_edges = set(re.findall(r'^\s{2}"(\w+)" -> "(\w+)" \[label="(\w+)', dot, re.M))
     assert dot_edges == edges
 
-    svg = ET.fromstring(diagram.to_svg(resolved, registry))
+    svg = ET.fromstring(to_svg(resolved, registry))
     assert svg.tag == f"{SVG}svg"
     groups = list(svg.iter(f"{SVG}g"))
     svg_states = {g.get("data-state") for g in groups if g.get("class") == "state"}
@@ -101,7 +103,7 @@ def test_phases_are_clusters() -> None:
     for phase, names in by_phase.items():
         block = dot.split(f'subgraph "cluster_{phase}" {{', 1)[1].split("\n  }", 1)[0]
         assert set(re.findall(r'^\s{4}"(\w+)" \[', block, re.M)) == names
-    svg = ET.fromstring(diagram.to_svg(resolved, registry))
+    svg = ET.fromstring(to_svg(resolved, registry))
     clusters = {g.get("data-phase") for g in svg.iter(f"{SVG}g") if g.get("class") == "phase"}
     assert clusters == set(by_phase)
     placed = {g.get("data-state"): g.get("data-phase")
@@ -120,22 +122,22 @@ def test_guard_names_are_on_the_edges() -> None:
     dot = diagram.to_dot(resolved, registry)
     label = 'label="termination_started\\n[termination_window, no_open_review]"'
     assert f'"middle" -> "termination" [{label}' in dot
-    svg = diagram.to_svg(resolved, registry)
+    svg = to_svg(resolved, registry)
     assert "middle -&gt; termination: termination_started [termination_window, no_open_review]" in svg
 
 
-def test_provenance_of_a_registered_adaptation(test_registry: Registry) -> None:
-    resolved = test_registry.resolve("ipt-depression", ["checkin"])
+def test_provenance_of_a_registered_adaptation(checkin_registry: Registry) -> None:
+    resolved = checkin_registry.resolve("ipt-depression", ["checkin"])
     who = "added by adaptation checkin (plugin checkin-plugin)"
 
-    mermaid = diagram.to_mermaid(resolved, test_registry)
+    mermaid = diagram.to_mermaid(resolved, checkin_registry)
     assert f"note right of check_in : {who}" in mermaid
     assert "class check_in phase_initial_added" in mermaid
     assert "check_in --> termination: termination_started [no_open_review] (+checkin)" in mermaid
     assert "termination_window & no_open_review & two_sessions (+checkin)]" in mermaid
     assert "middle --> termination: termination_started [termination_window & no_open_review & two" in mermaid
 
-    dot = diagram.to_dot(resolved, test_registry)
+    dot = diagram.to_dot(resolved, checkin_registry)
     node = re.search(r'^\s+"check_in" \[(.*)\];$', dot, re.M)
     assert node and "dashed" in node.group(1) and who in node.group(1)
     edge = re.search(r'^\s+"check_in" -> "termination" \[(.*)\];$', dot, re.M)
@@ -144,12 +146,12 @@ def test_provenance_of_a_registered_adaptation(test_registry: Registry) -> None:
     assert base_edge and "dashed" not in base_edge.group(1)
     assert "two_sessions (+checkin)" in base_edge.group(1)
 
-    svg = ET.fromstring(diagram.to_svg(resolved, test_registry))
+    svg = ET.fromstring(to_svg(resolved, checkin_registry))
     marked = {(g.get("class"), g.get("data-state") or g.get("data-event"))
               for g in svg.iter(f"{SVG}g") if g.get("data-added-by") == "checkin"}
     assert marked == {("state", "check_in"), ("edge", "termination_started")}
 
-    data = diagram.to_json(resolved, test_registry)
+    data = diagram.to_json(resolved, checkin_registry)
     state = next(s for s in data["states"] if s["name"] == "check_in")
     assert (state["added_by"], state["plugin"]) == ("checkin", "checkin-plugin")
     added = [t for t in data["transitions"] if t["added_by"] == "checkin"]
@@ -182,8 +184,6 @@ def test_cli_show_marks_the_bipolar_plugin() -> None:
 
 
 def test_docs_show_the_current_mermaid() -> None:
-    from pathlib import Path
-
     doc = (Path(__file__).resolve().parent.parent / "docs" / "diagrams.md").read_text(encoding="utf-8")
     shown = doc.split("```mermaid\n", 1)[1].split("\n```", 1)[0]
     registry = default_registry()

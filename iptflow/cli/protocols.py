@@ -9,7 +9,7 @@ import click
 from iptflow.cli import cli
 from iptflow.cli.options import json_option, protocols_dir_option, registry_for
 from iptflow.engine.registry import default_registry
-from iptflow.interop import diagram, schemas
+from iptflow.interop import diagram, schemas, svg
 
 
 @cli.command()
@@ -71,7 +71,7 @@ def show(
     elif fmt == "dot":
         click.echo(diagram.to_dot(resolved, registry), nl=False)
     elif fmt == "svg":
-        click.echo(diagram.to_svg(resolved, registry), nl=False)
+        click.echo(svg.to_svg(resolved, registry), nl=False)
     else:
         click.echo(diagram.to_text(resolved, registry))
 

@@ -12,16 +12,16 @@ and requirements an adaptation added to an existing transition (its ``extra_requ
   edges and requirements are suffixed ``(+ADAPTATION)``.
 * DOT is written as text (no graphviz package needed): one ``cluster_PHASE`` subgraph per
   phase, added states and edges dashed and red with ``+ADAPTATION`` in their label.
-* SVG is drawn here in pure Python (no graphviz install): phases as columns, states as boxes,
-  edges as curves labelled with their event; every element carries ``data-*`` attributes and
-  a ``<title>`` with the requirements. The output is deterministic.
+* SVG is drawn in pure Python (no graphviz install) by ``iptflow.interop.svg``, from the
+  phases, provenance and edge labels defined here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from html import escape
 from typing import TYPE_CHECKING, Any
+
+from transitions.extensions import GraphMachine
 
 from iptflow.protocol.models import ANY_ACTIVE, ResolvedProtocol, StateDef, TransitionDef
 
@@ -80,7 +80,8 @@ def phases(protocol: ResolvedProtocol) -> list[tuple[str, list[StateDef]]]:
     return list(groups.items())
 
 
-def _edge_requirements(t: TransitionDef, prov: Provenance) -> list[str]:
+def edge_requirements(t: TransitionDef, prov: Provenance) -> list[str]:
+    """An edge's conditions and requirements, each requirement an adaptation added marked (+ID)."""
     out = [f"{k}={v}" for k, v in t.when.items()]
     for req in t.requires:
         owner = prov.requirement(t, req)
@@ -152,19 +153,21 @@ def to_text(protocol: ResolvedProtocol, registry: Registry | None = None) -> str
             arrow = f" -> {t.dest}" if t.dest else ""
             when = (" when " + ", ".join(f"{k}={v}" for k, v in t.when.items())) if t.when else ""
             origin = f" [{prov.who(t.added_by)}]" if t.added_by else ""
-            reqs = [r for r in _edge_requirements(t, prov) if r.split(" ")[0] in t.requires]
+            reqs = [r for r in edge_requirements(t, prov) if r.split(" ")[0] in t.requires]
             reqs_text = f"  requires: {', '.join(reqs)}" if reqs else ""
             lines.append(f"  {t.event}{arrow}{when}{origin}{reqs_text}")
     return "\n".join(lines)
 
 
-def _title(protocol: ResolvedProtocol) -> str:
+def diagram_title(protocol: ResolvedProtocol) -> str:
+    """The protocol id and version, and the adaptations applied."""
     return f"{protocol.id} {protocol.version}" + (
         f" + {', '.join(protocol.adaptations)}" if protocol.adaptations else ""
     )
 
 
-def _colours(protocol: ResolvedProtocol) -> tuple[dict[str, str], dict[str, str]]:
+def colours(protocol: ResolvedProtocol) -> tuple[dict[str, str], dict[str, str]]:
+    """A fill colour for each phase and a stroke colour for each adaptation."""
     names = [name for name, _ in phases(protocol)]
     phase_colour = {name: PHASE_COLOURS[i % len(PHASE_COLOURS)] for i, name in enumerate(names)}
     added = sorted(protocol.adaptations)
@@ -181,7 +184,6 @@ def _mermaid_id(name: str) -> str:
 
 def to_mermaid(protocol: ResolvedProtocol, registry: Registry | None = None) -> str:
     """A Mermaid stateDiagram drawn by transitions' GraphMachine, then annotated (see module doc)."""
-    from transitions.extensions import GraphMachine
 
     prov = Provenance.of(protocol, registry)
 
@@ -196,17 +198,17 @@ def to_mermaid(protocol: ResolvedProtocol, registry: Registry | None = None) -> 
         auto_transitions=False,
         graph_engine="mermaid",
         show_conditions=True,
-        title=_title(protocol),
+        title=diagram_title(protocol),
     )
     added_edges: dict[tuple[str, str, str], str] = {}
     for t in state_changing(protocol):
-        conditions = _edge_requirements(t, prov)
+        conditions = edge_requirements(t, prov)
         machine.add_transition(t.event, t.source[0], t.dest, conditions=conditions or None)
         if t.added_by:
             added_edges[(t.source[0], str(t.dest), t.event)] = t.added_by
     drawn = str(model.get_graph().draw(None))  # type: ignore[attr-defined]
 
-    phase_colour, added_colour = _colours(protocol)
+    phase_colour, added_colour = colours(protocol)
     phase_of = {s.name: s.phase or s.name for s in protocol.states}
     by_name = {s.name: s for s in protocol.states}
     out: list[str] = []
@@ -260,7 +262,7 @@ def _dot_quote(text: str) -> str:
 def to_dot(protocol: ResolvedProtocol, registry: Registry | None = None) -> str:
     """Graphviz DOT text: phases as clusters, requirement names on edges, provenance marked."""
     prov = Provenance.of(protocol, registry)
-    phase_colour, added_colour = _colours(protocol)
+    phase_colour, added_colour = colours(protocol)
     q = _dot_quote
 
     def added(style: str, adaptation: str) -> list[str]:
@@ -270,8 +272,8 @@ def to_dot(protocol: ResolvedProtocol, registry: Registry | None = None) -> str:
                 f"tooltip={q('added by ' + prov.who(adaptation))}"]
 
     lines = [
-        f"digraph {q(_title(protocol))} {{",
-        f"  label={q(_title(protocol))};",
+        f"digraph {q(diagram_title(protocol))} {{",
+        f"  label={q(diagram_title(protocol))};",
         "  labelloc=t;",
         "  rankdir=LR;",
         '  node [shape=box, style="rounded,filled", fillcolor=white, fontname="Helvetica"];',
@@ -295,7 +297,7 @@ def to_dot(protocol: ResolvedProtocol, registry: Registry | None = None) -> str:
         lines.append("  }")
     lines.append(f'  "__start__" -> {q(protocol.initial_state)};')
     for t in state_changing(protocol):
-        reqs = _edge_requirements(t, prov)
+        reqs = edge_requirements(t, prov)
         label = t.event + (f"\n[{', '.join(reqs)}]" if reqs else "")
         attrs = []
         if t.added_by:
@@ -305,230 +307,3 @@ def to_dot(protocol: ResolvedProtocol, registry: Registry | None = None) -> str:
         lines.append(f"  {q(t.source[0])} -> {q(str(t.dest))} [{', '.join(attrs)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-# --- SVG --------------------------------------------------------------------------------------
-
-_BOX_W, _BOX_H = 150, 36
-_COL_W, _GAP_X = 190, 150
-_ROW_H = 70
-_MARGIN = 40
-_TOP = 80
-_CHAR_W = 6.2  # average width of an 11px sans-serif character, for label backgrounds
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".")
-
-
-def _bezier(p0: tuple[float, float], p1: tuple[float, float], p2: tuple[float, float],
-            p3: tuple[float, float], t: float) -> tuple[float, float]:
-    u = 1 - t
-    return (
-        u**3 * p0[0] + 3 * u * u * t * p1[0] + 3 * u * t * t * p2[0] + t**3 * p3[0],
-        u**3 * p0[1] + 3 * u * u * t * p1[1] + 3 * u * t * t * p2[1] + t**3 * p3[1],
-    )
-
-
-def _path(points: list[tuple[float, float]], curve: bool = True) -> str:
-    head = f"M{_fmt(points[0][0])},{_fmt(points[0][1])}"
-    if curve:
-        rest = " ".join(f"{_fmt(x)},{_fmt(y)}" for x, y in points[1:])
-        return f"{head} C{rest}"
-    return head + "".join(f" L{_fmt(x)},{_fmt(y)}" for x, y in points[1:])
-
-
-def _label(out: list[str], x: float, y: float, text: str, colour: str) -> None:
-    tw = len(text) * _CHAR_W + 6
-    out.append(f'<rect x="{_fmt(x - tw / 2)}" y="{_fmt(y - 8)}" width="{_fmt(tw)}" height="14" '
-               'fill="white" fill-opacity="0.85"/>')
-    out.append(f'<text x="{_fmt(x)}" y="{_fmt(y + 3)}" text-anchor="middle" fill="{colour}">'
-               f"{escape(text)}</text>")
-
-
-def to_svg(protocol: ResolvedProtocol, registry: Registry | None = None) -> str:
-    """A standalone SVG picture, laid out here: phases as columns, edges labelled with events.
-
-    Edges between neighbouring columns are curves; longer forward edges run in a lane below
-    the phases (one lane per destination and event, labelled once); edges within a column
-    are straight; backward edges arc below the lanes.
-    """
-    prov = Provenance.of(protocol, registry)
-    phase_colour, added_colour = _colours(protocol)
-    groups = phases(protocol)
-    pos: dict[str, tuple[float, float]] = {}  # state -> (x, y) of the box's top-left corner
-    column: dict[str, int] = {}
-    tallest = max(len(states) for _, states in groups)
-    for ci, (_, states) in enumerate(groups):
-        x = _MARGIN + ci * (_COL_W + _GAP_X) + (_COL_W - _BOX_W) / 2
-        for ri, s in enumerate(states):
-            pos[s.name] = (x, _TOP + 40 + ri * _ROW_H)
-            column[s.name] = ci
-    edges = state_changing(protocol)
-    kinds: dict[int, str] = {}
-    for i, t in enumerate(edges):
-        step = column[str(t.dest)] - column[t.source[0]]
-        kinds[i] = "next" if step == 1 else "long" if step > 1 else "same" if step == 0 else "back"
-    lanes: list[tuple[str, str]] = []  # (dest, event) of long edges, in first-seen order
-    for i, t in enumerate(edges):
-        if kinds[i] == "long" and (str(t.dest), t.event) not in lanes:
-            lanes.append((str(t.dest), t.event))
-    backs = [i for i in range(len(edges)) if kinds[i] == "back"]
-    clusters_bottom = _TOP + 40 + tallest * _ROW_H
-    lane_y = {key: clusters_bottom + 24 + 22 * k for k, key in enumerate(lanes)}
-    lanes_bottom = clusters_bottom + 24 + 22 * len(lanes)
-    back_y = {i: lanes_bottom + 30 + 24 * k for k, i in enumerate(backs)}
-    height = lanes_bottom + 30 + 24 * len(backs) + 20
-
-    # where edge ends sit on the box sides, so that parallel edges stay apart
-    ends: dict[tuple[str, str], list[int]] = {}
-    for i, t in enumerate(edges):
-        src, dest = t.source[0], str(t.dest)
-        out_side = {"next": "right", "long": "right", "same": "vert", "back": "bottom"}[kinds[i]]
-        in_side = {"next": "left", "long": "left", "same": "vert", "back": "bottom"}[kinds[i]]
-        ends.setdefault((src, out_side), []).append(i)
-        ends.setdefault((dest, "in-" + in_side), []).append(i)
-
-    def spread(state: str, side: str, i: int) -> float:
-        members = ends[(state, side)]
-        return (members.index(i) + 1) / (len(members) + 1)
-
-    gap_members: dict[int, list[int]] = {}
-    for i, t in enumerate(edges):
-        if kinds[i] == "next":
-            gap_members.setdefault(column[t.source[0]], []).append(i)
-
-    width = _MARGIN * 2 + len(groups) * _COL_W + (len(groups) - 1) * _GAP_X
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{_fmt(height)}" '
-        f'viewBox="0 0 {width} {_fmt(height)}" font-family="Helvetica, Arial, sans-serif" font-size="11">',
-        f"<title>{escape(_title(protocol))}</title>",
-        "<defs>",
-        '<marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker>',
-    ]
-    for aid, colour in added_colour.items():
-        out.append(f'<marker id="arrow-{escape(aid)}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
-                   f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
-                   f'fill="{colour}"/></marker>')
-    out.append("</defs>")
-    out.append(f'<rect width="{width}" height="{_fmt(height)}" fill="white"/>')
-    out.append(f'<text x="{_MARGIN}" y="28" font-size="16" font-weight="bold">'
-               f"{escape(_title(protocol))}</text>")
-    if protocol.adaptations:
-        legend = "; ".join(f"+{a}: {prov.who(a)}" for a in protocol.adaptations)
-        out.append(f'<text x="{_MARGIN}" y="48" fill="#555">dashed = added by an adaptation. '
-                   f"{escape(legend)}</text>")
-    for ci, (name, states) in enumerate(groups):
-        x = _MARGIN + ci * (_COL_W + _GAP_X)
-        h = 40 + len(states) * _ROW_H
-        title = f"{name} phase" if name != "end" else "end of the course"
-        out.append(f'<g class="phase" data-phase="{escape(name)}">')
-        out.append(f'<rect x="{x}" y="{_TOP}" width="{_COL_W}" height="{h}" rx="8" '
-                   f'fill="{phase_colour[name]}" stroke="#999"/>')
-        out.append(f'<text x="{_fmt(x + _COL_W / 2)}" y="{_TOP + 20}" text-anchor="middle" '
-                   f'font-weight="bold">{escape(title)}</text>')
-        out.append("</g>")
-
-    lane_labels: dict[tuple[str, str], tuple[float, float, str, str]] = {}
-    geometry: dict[int, tuple[list[tuple[float, float]], bool, tuple[float, float] | None]] = {}
-    for i, t in enumerate(edges):
-        src, dest = t.source[0], str(t.dest)
-        (sx, sy), (dx, dy) = pos[src], pos[dest]
-        colour = added_colour.get(t.added_by, "#444") if t.added_by else "#444"
-        label = t.event + (f" +{t.added_by}" if t.added_by else "")
-        kind = kinds[i]
-        curve = True
-        label_at: tuple[float, float] | None
-        if kind == "next":
-            p0 = (sx + _BOX_W, sy + _BOX_H * spread(src, "right", i))
-            p3 = (dx, dy + _BOX_H * spread(dest, "in-left", i))
-            bend = (p3[0] - p0[0]) * 0.45
-            points = [p0, (p0[0] + bend, p0[1]), (p3[0] - bend, p3[1]), p3]
-            label_at = _bezier(*points, 0.5)
-        elif kind == "long":
-            lane = lane_y[(dest, t.event)]
-            p0 = (sx + _BOX_W, sy + _BOX_H * spread(src, "right", i))
-            p3 = (dx, dy + _BOX_H * spread(dest, "in-left", i))
-            points = [p0, (p0[0] + 25, p0[1]), (p0[0] + 25, lane), (p3[0] - 45, lane),
-                      (p3[0] - 25, lane), (p3[0] - 25, p3[1]), p3]
-            curve = False
-            label_at = None
-            lane_x = p3[0] - 25 - len(label) * _CHAR_W / 2 - 12
-            lane_labels.setdefault((dest, t.event), (lane_x, lane, colour, label))
-        elif kind == "same":
-            down = sy < dy
-            x0 = sx + _BOX_W * spread(src, "vert", i)
-            p0 = (x0, sy + _BOX_H if down else sy)
-            p3 = (x0, dy if down else dy + _BOX_H)
-            points = [p0, p3]
-            curve = False
-            label_at = (x0 + len(label) * _CHAR_W / 2 + 8, (p0[1] + p3[1]) / 2)
-        else:
-            low = back_y[i]
-            p0 = (sx + _BOX_W * spread(src, "bottom", i), sy + _BOX_H)
-            p3 = (dx + _BOX_W * spread(dest, "in-bottom", i), dy + _BOX_H)
-            points = [p0, (p0[0], low), (p3[0], low), p3]
-            label_at = _bezier(*points, 0.5)
-        geometry[i] = (points, curve, label_at)
-    for members in gap_members.values():  # keep labels in one gap from overlapping
-        placed = sorted(members, key=lambda k: (geometry[k][2] or (0, 0))[1])
-        last_y = float("-inf")
-        for k in placed:
-            points, curve, at = geometry[k]
-            assert at is not None
-            y = max(at[1], last_y + 15)
-            geometry[k] = (points, curve, (at[0], y))
-            last_y = y
-    for i, t in enumerate(edges):
-        src, dest = t.source[0], str(t.dest)
-        colour = added_colour.get(t.added_by, "#444") if t.added_by else "#444"
-        label = t.event + (f" +{t.added_by}" if t.added_by else "")
-        points, curve, label_at = geometry[i]
-        reqs = _edge_requirements(t, prov)
-        tip = f"{src} -> {dest}: {t.event}" + (f" [{', '.join(reqs)}]" if reqs else "")
-        if t.added_by:
-            tip += f" (added by {prov.who(t.added_by)})"
-        marker = f"arrow-{t.added_by}" if t.added_by else "arrow"
-        dash = ' stroke-dasharray="6 4"' if t.added_by else ""
-        data = (f'data-event="{escape(t.event)}" data-source="{escape(src)}" data-dest="{escape(dest)}"'
-                + (f' data-added-by="{escape(t.added_by)}"' if t.added_by else ""))
-        out.append(f'<g class="edge" {data}>')
-        out.append(f"<title>{escape(tip)}</title>")
-        out.append(f'<path d="{_path(points, curve)}" fill="none" stroke="{colour}" stroke-width="1.3"{dash} '
-                   f'marker-end="url(#{escape(marker)})"/>')
-        if label_at is not None:
-            _label(out, label_at[0], label_at[1], label, colour)
-        out.append("</g>")
-    for (dest, event), (x, y, colour, text) in lane_labels.items():
-        out.append(f'<g class="lane" data-dest="{escape(dest)}" data-event="{escape(event)}">')
-        _label(out, x, y, text, colour)
-        out.append("</g>")
-    ix, iy = pos[protocol.initial_state]
-    out.append(f'<circle cx="{_fmt(ix - 18)}" cy="{_fmt(iy + _BOX_H / 2)}" r="5" fill="#222"/>')
-    out.append(f'<line x1="{_fmt(ix - 13)}" y1="{_fmt(iy + _BOX_H / 2)}" x2="{_fmt(ix)}" '
-               f'y2="{_fmt(iy + _BOX_H / 2)}" stroke="#222" marker-end="url(#arrow)"/>')
-    for name, states in groups:
-        for s in states:
-            x, y = pos[s.name]
-            colour = added_colour.get(s.added_by, "#333") if s.added_by else "#333"
-            dash = ' stroke-dasharray="5 3"' if s.added_by else ""
-            width_px = "2.5" if s.final else "1.2"
-            data = f'data-state="{escape(s.name)}" data-phase="{escape(name)}"' + (
-                f' data-added-by="{escape(s.added_by)}"' if s.added_by else "")
-            tip = f"{s.name} ({name} phase)" + (f", added by {prov.who(s.added_by)}" if s.added_by else "")
-            if s.description:
-                tip += f": {s.description}"
-            out.append(f'<g class="state" {data}>')
-            out.append(f"<title>{escape(tip)}</title>")
-            out.append(f'<rect x="{_fmt(x)}" y="{_fmt(y)}" width="{_BOX_W}" height="{_BOX_H}" rx="10" '
-                       f'fill="white" stroke="{colour}" stroke-width="{width_px}"{dash}/>')
-            text_y = y + (_BOX_H / 2 + 4 if not s.added_by else _BOX_H / 2 - 1)
-            out.append(f'<text x="{_fmt(x + _BOX_W / 2)}" y="{_fmt(text_y)}" text-anchor="middle" '
-                       f'font-size="12" fill="{colour}">{escape(s.name)}</text>')
-            if s.added_by:
-                out.append(f'<text x="{_fmt(x + _BOX_W / 2)}" y="{_fmt(y + _BOX_H - 5)}" '
-                           f'text-anchor="middle" font-size="9" fill="{colour}">+{escape(s.added_by)}</text>')
-            out.append("</g>")
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
