@@ -1,18 +1,18 @@
-"""The README's Python examples run as written, and its claims in comments hold."""
+"""The README opens with the install and test commands, and its example's claims hold.
+
+tests/test_docs.py runs every python block of the README (and of docs/); this file checks
+what the README says about the results in its comments.
+"""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
+from test_docs import run_python_blocks
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
 
 
 def test_readme_opens_with_the_install_and_test_commands() -> None:
@@ -23,18 +23,12 @@ def test_readme_opens_with_the_install_and_test_commands() -> None:
     assert blocks[1].strip() in ci  # CI runs the README's test command exactly
 
 
-@pytest.mark.parametrize("index", range(len(python_blocks())))
-def test_readme_python_example_runs(index: int, tmp_path: Path) -> None:
-    code = python_blocks()[index]
-    namespace: dict[str, object] = {}
-    cwd = os.getcwd()
-    os.chdir(tmp_path)  # examples that write iptflow.db write it here
-    try:
-        exec(compile(code, f"README.md python block {index + 1}", "exec"), namespace)  # our own docs
-    finally:
-        os.chdir(cwd)
-    if index == 0:
-        result = namespace["result"]
-        assert result.code == "guard_failed"  # type: ignore[attr-defined]
-        assert result.guards == ("diagnosis_indicated",)  # type: ignore[attr-defined]
-        assert namespace["course"].state == "assessment"  # type: ignore[attr-defined]
+def test_readme_library_example_says_what_happens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    namespace = run_python_blocks(README, tmp_path, monkeypatch)
+    result = namespace["result"]
+    course = namespace["course"]
+    assert result.ok is False and result.code == "guard_failed"  # type: ignore[attr-defined]
+    assert result.guards == ("diagnosis_indicated",)  # type: ignore[attr-defined]
+    assert course.state == "assessment"  # type: ignore[attr-defined]
+    assert namespace["applied"].ok and namespace["stored"].state == "assessment"  # type: ignore[attr-defined]
+    assert (tmp_path / "iptflow.db").exists()  # the store example wrote its file in the work dir
