@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
 from iptflow.engine.course import Course
+from iptflow.engine.jsonio import strict_loads
 from iptflow.engine.machine import describe_validation_error
 from iptflow.engine.registry import Registry, default_registry
 from iptflow.engine.results import REJECTION_CODES, Rejection
@@ -45,26 +46,11 @@ class Line:
     expect: dict[str, Any] | None = None
 
 
-def _no_constants(token: str) -> Any:
-    raise ValueError(f"{token} is not valid JSON")
-
-
-# json.loads(text, parse_constant=...) builds a new decoder per call; one shared decoder is the
-# same parser without that cost
-_DECODER = json.JSONDecoder(parse_constant=_no_constants)
-
-
-def _loads(text: str) -> Any:
-    if type(text) is not str or text.startswith("\ufeff"):  # json.loads' own errors for these
-        return json.loads(text, parse_constant=_no_constants)
-    return _DECODER.decode(text)
-
-
 def parse_line(text: str, number: int, name: str) -> Line | None:
     if not text.strip():
         return None
     try:
-        data = _loads(text)
+        data = strict_loads(text)
     except ValueError as exc:
         raise CourseFileError(f"not valid JSON: {exc}", file=name, line=number) from None
     if not isinstance(data, dict):

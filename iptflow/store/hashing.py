@@ -17,6 +17,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from iptflow.engine.jsonio import strict_loads
+
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
@@ -25,18 +27,8 @@ def encode_event(event: Mapping[str, Any]) -> str:
     return _ENCODER.encode(dict(event))  # json.dumps with these options, without a new encoder
 
 
-def _no_constants(token: str) -> Any:
-    raise ValueError(f"{token} is not valid JSON")
-
-
-_DECODER = json.JSONDecoder(parse_constant=_no_constants)  # one decoder, not one per call
-
-
-def decode_event(body: str) -> Any:
-    """Parse a stored body (strict JSON)."""
-    if type(body) is not str or body.startswith("\ufeff"):  # json.loads' own errors for these
-        return json.loads(body, parse_constant=_no_constants)
-    return _DECODER.decode(body)
+#: Parse a stored body: strict JSON, with the engine's decoder for course files.
+decode_event = strict_loads
 
 
 def event_hash(prev_hash: str, course_id: str, seq: int, body: str) -> str:
