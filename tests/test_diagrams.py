@@ -6,7 +6,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -43,7 +43,8 @@ def register_adaptations(register: Any) -> None:
 
 @pytest.fixture(scope="module")
 def checkin_registry() -> Registry:
-    plugin = SimpleNamespace(register_adaptations=register_adaptations, __name__="checkin_plugin")
+    plugin = ModuleType("checkin_plugin")  # a plugin object like any module (hashable, unlike a namespace)
+    plugin.register_adaptations = register_adaptations  # type: ignore[attr-defined]
     pm, _ = make_plugin_manager(entry_points_too=False, extra={"checkin-plugin": plugin})
     return Registry(pm)
 

@@ -8,6 +8,7 @@ import click
 
 from iptflow.cli import cli
 from iptflow.cli.course import db_option, open_store
+from iptflow.interop.fhir import bundle_json  # raises MissingExtra (exit 2) without iptflow[fhir]
 
 
 @cli.group()
@@ -22,8 +23,6 @@ def export() -> None:
               help="Write the bundle here (default: stdout).")
 def fhir(db_path: str, course_id: str, out: str | None) -> None:
     """Export COURSE_ID as a FHIR R4 Bundle (JSON); see docs/fhir.md."""
-    from iptflow.interop.fhir import bundle_json  # raises MissingExtra (exit 2) without iptflow[fhir]
-
     with open_store(db_path, create=False) as store:
         course = store.get(course_id)
     text = bundle_json(course) + "\n"

@@ -6,6 +6,7 @@ import click
 
 from iptflow.cli.course import course as course_group
 from iptflow.cli.course import db_option, open_store
+from iptflow.research.plot import write_plot  # raises MissingExtra (exit 2) without iptflow[plot]
 
 
 @course_group.command("plot")
@@ -15,8 +16,6 @@ from iptflow.cli.course import db_option, open_store
               help="The picture to write: FILE.svg or FILE.png.")
 def plot(course_id: str, db_path: str, out: str) -> None:
     """Draw COURSE_ID's scores over time with phases, sessions, reviews and deviations."""
-    from iptflow.research.plot import write_plot  # raises MissingExtra (exit 2) without iptflow[plot]
-
     with open_store(db_path, create=False) as store:
         course = store.get(course_id)
     write_plot(course, out)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
 from iptflow.cli import cli
 from iptflow.cli.options import json_option
-from iptflow.errors import IptflowError
+from iptflow.errors import MissingExtra
 from iptflow.research.html import render_html
+from iptflow.research.plot import course_svg
 from iptflow.research.report import build_report, render_text
+from iptflow.store.api import Store
 
 
 @cli.command()
@@ -26,8 +27,6 @@ def report(db_path: str, as_json: bool, html_path: str | None) -> None:
 
     Simulated (synthetic) courses are labelled as such in every output.
     """
-    from iptflow.store.api import Store
-
     with Store.open(db_path, create=False) as store:
         data = build_report(store)
         timeline = _example_timeline(store) if html_path else None
@@ -41,17 +40,17 @@ def report(db_path: str, as_json: bool, html_path: str | None) -> None:
             click.echo(f"wrote {html_path}")
 
 
-def _example_timeline(store: Any) -> str | None:
+def _example_timeline(store: Store) -> str | None:
     """One course's timeline as inline SVG (iptflow.research.plot, the ``plot`` extra), if installed.
 
     The course shown is the first completed one (by id), else the first course.
     """
-    try:
-        from iptflow.research.plot import course_svg
-    except (ImportError, IptflowError):
-        return None
     rows = store.list(state="completed") or store.list()
     if not rows:
         return None
-    svg = course_svg(store.get(rows[0].id))
+    course = store.get(rows[0].id)
+    try:
+        svg = course_svg(course)
+    except MissingExtra:
+        return None
     return svg[svg.index("<svg"):]  # drop the XML declaration and doctype for inline use

@@ -22,129 +22,81 @@ resource's role, so exporting the same course twice gives the same bundle, byte 
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from iptflow.engine.timeline import Step, phase_of, steps
 from iptflow.errors import MissingExtra
-
-try:
-    from fhir.resources.R4B.bundle import Bundle, BundleEntry
-    from fhir.resources.R4B.careplan import CarePlan
-    from fhir.resources.R4B.codesystem import CodeSystem
-    from fhir.resources.R4B.condition import Condition
-    from fhir.resources.R4B.encounter import Encounter
-    from fhir.resources.R4B.observation import Observation
-    from fhir.resources.R4B.patient import Patient
-    from fhir.resources.R4B.plandefinition import PlanDefinition
-    from fhir.resources.R4B.provenance import Provenance
-    from fhir.resources.R4B.resource import Resource
-except ImportError as exc:  # pragma: no cover - exercised without the extra installed
-    raise MissingExtra("FHIR export", "fhir", "fhir.resources") from exc
+from iptflow.interop.fhir_codes import (
+    COURSE_SYSTEM,
+    DIAGNOSIS_SYSTEM,
+    EVENT_SYSTEM,
+    FINGERPRINT_SYSTEM,
+    INSTRUMENT_SYSTEM,
+    LOINC,
+    LOINC_PANELS,
+    SESSION_SYSTEM,
+    STATE_SYSTEM,
+    TERMINOLOGY,
+    actor_ref,
+    careplan_status,
+    coding,
+    concept,
+    instant,
+    plan_url,
+    readable,
+    score_value,
+    urn,
+)
 
 if TYPE_CHECKING:
+    from fhir.resources.R4B.bundle import Bundle
+    from fhir.resources.R4B.codesystem import CodeSystem
+    from fhir.resources.R4B.resource import Resource
+
     from iptflow.engine.course import Course
     from iptflow.protocol.instruments import Instrument
     from iptflow.protocol.models import ResolvedProtocol
 
-LOINC = "http://loinc.org"
-COURSE_SYSTEM = "urn:iptflow:course"
-ACTOR_SYSTEM = "urn:iptflow:actor"
-SESSION_SYSTEM = "urn:iptflow:session"
-INSTRUMENT_SYSTEM = "urn:iptflow:instrument"
-EVENT_SYSTEM = "urn:iptflow:event"
-DIAGNOSIS_SYSTEM = "urn:iptflow:diagnosis"
-STATE_SYSTEM = "urn:iptflow:state"
-FINGERPRINT_SYSTEM = "urn:iptflow:fingerprint"
-PROTOCOL_URL = "urn:iptflow:protocol:"
 
-_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:iptflow:fhir")
-_TERMINOLOGY = "http://terminology.hl7.org/CodeSystem/"
+def _r4b() -> SimpleNamespace:
+    """The ``fhir.resources.R4B`` models this export builds, by resource type.
 
-# LOINC panels keyed by the LOINC code of the total score an instrument declares (``loinc``).
-LOINC_PANELS: dict[str, dict[str, Any]] = {
-    "44261-6": {
-        "panel": ("44249-1", "PHQ-9 quick depression assessment panel [Reported.PHQ]"),
-        "total": "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]",
-        "items": ("44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5",
-                  "44253-3", "44260-8"),
-    },
-}
-
-CAREPLAN_STATUS: dict[str, str] = {
-    "assessment": "draft",
-    "completed": "completed",
-}
-"""CarePlan.status by course state. ``assessment`` is ``draft`` (no treatment agreed yet);
-every other active state is ``active``; ``completed`` is ``completed``; every other final
-state (``discontinued``, ``referred_out``, or one an adaptation adds) is ``revoked`` (ended
-before completion). ``entered-in-error`` is never used: iptflow cannot know that a course
-was recorded in error, and a course's events are never deleted."""
-
-
-def careplan_status(course: Course) -> str:
-    if course.state in CAREPLAN_STATUS:
-        return CAREPLAN_STATUS[course.state]
-    return "revoked" if course.is_closed else "active"
-
-
-def plan_url(protocol: ResolvedProtocol) -> str:
-    """The PlanDefinition's canonical URL: the protocol id and its adaptations, e.g.
-    ``urn:iptflow:protocol:ipt-depression+bipolar`` (the fingerprint is its identifier)."""
-    return PROTOCOL_URL + "+".join([protocol.id, *protocol.adaptations])
-
-
-def _urn(course_id: str, seq: int, role: str) -> str:
-    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{course_id}|{seq}|{role}')}"
-
-
-def _dt(at: datetime) -> str:
-    text = at.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def _coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
-    out = {"system": system, "code": code}
-    if display:
-        out["display"] = display
-    return out
-
-
-def _concept(system: str, code: str, display: str | None = None, text: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"coding": [_coding(system, code, display)]}
-    if text:
-        out["text"] = text
-    return out
-
-
-def _actor_ref(actor: str) -> dict[str, Any]:
-    return {"type": "Practitioner", "identifier": {"system": ACTOR_SYSTEM, "value": actor}, "display": actor}
-
-
-def _human(name: str) -> str:
-    return name.replace("_", " ")
-
-
-def _value(score: float) -> dict[str, Any]:
-    if isinstance(score, int):
-        return {"valueInteger": score}
-    return {"valueQuantity": {"value": score, "unit": "{score}", "system": "http://unitsofmeasure.org",
-                              "code": "{score}"}}
+    A lazy import of the optional extra ``iptflow[fhir]``: this module imports without it, and
+    building a bundle without it raises MissingExtra (exit status 2 on the command line).
+    """
+    try:
+        from fhir.resources.R4B.bundle import Bundle, BundleEntry
+        from fhir.resources.R4B.careplan import CarePlan
+        from fhir.resources.R4B.codesystem import CodeSystem
+        from fhir.resources.R4B.condition import Condition
+        from fhir.resources.R4B.encounter import Encounter
+        from fhir.resources.R4B.observation import Observation
+        from fhir.resources.R4B.patient import Patient
+        from fhir.resources.R4B.plandefinition import PlanDefinition
+        from fhir.resources.R4B.provenance import Provenance
+    except ImportError as exc:  # pragma: no cover - exercised without the extra installed
+        raise MissingExtra("FHIR export", "fhir", "fhir.resources") from exc
+    return SimpleNamespace(
+        Bundle=Bundle, BundleEntry=BundleEntry, CarePlan=CarePlan, CodeSystem=CodeSystem,
+        Condition=Condition, Encounter=Encounter, Observation=Observation, Patient=Patient,
+        PlanDefinition=PlanDefinition, Provenance=Provenance,
+    )
 
 
 class _Builder:
     def __init__(self, course: Course) -> None:
+        self.r4b = _r4b()
         self.course = course
         self.cid = course.course_id
         self.protocol: ResolvedProtocol = course.protocol
         self.steps = steps(course)
         self.entries: list[tuple[str, Resource]] = []
-        self.patient_url = _urn(self.cid, 0, "patient")
-        self.plan_url = _urn(self.cid, 0, "plandefinition")
-        self.codesystem_url = _urn(self.cid, 0, "codesystem")
-        self.careplan_url = _urn(self.cid, 1, "careplan")
-        self.condition_url = _urn(self.cid, 0, "condition")
+        self.patient_url = urn(self.cid, 0, "patient")
+        self.plan_url = urn(self.cid, 0, "plandefinition")
+        self.codesystem_url = urn(self.cid, 0, "codesystem")
+        self.careplan_url = urn(self.cid, 1, "careplan")
+        self.condition_url = urn(self.cid, 0, "condition")
         self.subject = {"reference": self.patient_url}
         self.targets: dict[int, list[str]] = {}
         self.encounters: list[str] = []
@@ -158,7 +110,7 @@ class _Builder:
 
     # -- resources -------------------------------------------------------------------------------
     def patient(self) -> None:
-        self.add(self.patient_url, Patient(
+        self.add(self.patient_url, self.r4b.Patient(
             id=self.rid(self.patient_url),
             identifier=[{"system": COURSE_SYSTEM, "value": self.cid}],
         ))
@@ -175,7 +127,7 @@ class _Builder:
             nested = []
             for state in states:
                 entering = sorted({t.event for t in p.transitions if t.dest == state.name})
-                desc = state.description or _human(state.name)
+                desc = state.description or readable(state.name)
                 if state.added_by:
                     desc += f" (added by adaptation {state.added_by})"
                 if state.final:
@@ -184,13 +136,13 @@ class _Builder:
                     "id": f"state-{state.name}",
                     "title": state.name,
                     "description": desc,
-                    "code": [_concept(STATE_SYSTEM, state.name, _human(state.name))],
+                    "code": [concept(STATE_SYSTEM, state.name, readable(state.name))],
                     **({"trigger": [{"type": "named-event", "name": e} for e in entering]}
                        if entering else {}),
                 })
             action: dict[str, Any] = {
                 "id": f"phase-{phase}",
-                "title": f"{_human(phase)} phase" if phase != "end" else "end of the course",
+                "title": f"{readable(phase)} phase" if phase != "end" else "end of the course",
                 "groupingBehavior": "logical-group",
                 "selectionBehavior": "exactly-one" if all(s.final for s in states) else "all",
                 "action": nested,
@@ -210,14 +162,14 @@ class _Builder:
                               "display": f"adaptation {aid}: {title}{plugin}"})
         rng = p.session_range
         name = "".join(part.capitalize() for part in p.id.replace("_", "-").split("-") if part)
-        self.add(self.plan_url, PlanDefinition(
+        self.add(self.plan_url, self.r4b.PlanDefinition(
             id=self.rid(self.plan_url),
             url=plan_url(p),
             version=p.version,
             identifier=[{"system": FINGERPRINT_SYSTEM, "value": p.fingerprint}],
             name=name if name[:1].isalpha() else "Protocol" + name,
             title=p.title + (f" + {', '.join(p.adaptations)}" if p.adaptations else ""),
-            type=_concept(_TERMINOLOGY + "plan-definition-type", "clinical-protocol", "Clinical Protocol"),
+            type=concept(TERMINOLOGY + "plan-definition-type", "clinical-protocol", "Clinical Protocol"),
             status="active",
             description=p.description or p.title,
             usage=(f"{rng.min}-{rng.max} sessions, response reviewed at session {p.review_session}; "
@@ -239,16 +191,16 @@ class _Builder:
         psychotic = bool(last.event.get("psychotic_features", False))
         for s in diagnoses:
             self.targets[s.seq] = [self.condition_url]
-        self.add(self.condition_url, Condition(
+        self.add(self.condition_url, self.r4b.Condition(
             id=self.rid(self.condition_url),
-            clinicalStatus=_concept(_TERMINOLOGY + "condition-clinical", "active", "Active"),
-            verificationStatus=_concept(_TERMINOLOGY + "condition-ver-status", "confirmed", "Confirmed"),
-            category=[_concept(_TERMINOLOGY + "condition-category", "encounter-diagnosis",
+            clinicalStatus=concept(TERMINOLOGY + "condition-clinical", "active", "Active"),
+            verificationStatus=concept(TERMINOLOGY + "condition-ver-status", "confirmed", "Confirmed"),
+            category=[concept(TERMINOLOGY + "condition-category", "encounter-diagnosis",
                                "Encounter Diagnosis")],
-            code=_concept(DIAGNOSIS_SYSTEM, diagnosis, _human(diagnosis), _human(diagnosis)),
+            code=concept(DIAGNOSIS_SYSTEM, diagnosis, readable(diagnosis), readable(diagnosis)),
             subject=self.subject,
-            recordedDate=_dt(last.at),
-            **({"recorder": _actor_ref(last.actor)} if last.actor else {}),
+            recordedDate=instant(last.at),
+            **({"recorder": actor_ref(last.actor)} if last.actor else {}),
             note=[{"text": "with psychotic features" if psychotic else "without psychotic features"}],
         ))
 
@@ -257,8 +209,8 @@ class _Builder:
         for s in self.steps:
             if s.type not in ("session_held", "session_missed"):
                 continue
-            url = _urn(self.cid, s.seq, "encounter")
-            phase = _human(phase_of(self.course, s.state_before or s.state))
+            url = urn(self.cid, s.seq, "encounter")
+            phase = readable(phase_of(self.course, s.state_before or s.state))
             if s.type == "session_held":
                 number += 1
                 techniques = s.event.get("techniques") or []
@@ -275,14 +227,14 @@ class _Builder:
             has_condition = any(
                 x.type == "diagnosis_confirmed" and x.seq < s.seq for x in self.steps
             )
-            self.add(url, Encounter(
+            self.add(url, self.r4b.Encounter(
                 id=self.rid(url),
-                class_fhir=_coding(_TERMINOLOGY + "v3-ActCode",
+                class_fhir=coding(TERMINOLOGY + "v3-ActCode",
                                    "AMB", "ambulatory"),
-                type=[_concept(EVENT_SYSTEM, s.type, _human(s.type), text)],
+                type=[concept(EVENT_SYSTEM, s.type, readable(s.type), text)],
                 subject=self.subject,
-                period={"start": _dt(s.at)},
-                **({"participant": [{"individual": _actor_ref(s.actor)}]} if s.actor else {}),
+                period={"start": instant(s.at)},
+                **({"participant": [{"individual": actor_ref(s.actor)}]} if s.actor else {}),
                 **({"reasonReference": [{"reference": self.condition_url}]} if has_condition else {}),
                 **extra,
             ))
@@ -301,45 +253,45 @@ class _Builder:
         panel = LOINC_PANELS.get(instrument.loinc or "")
         common: dict[str, Any] = {
             "status": "final",
-            "category": [_concept(_TERMINOLOGY + "observation-category", "survey", "Survey")],
+            "category": [concept(TERMINOLOGY + "observation-category", "survey", "Survey")],
             "subject": self.subject,
-            "effectiveDateTime": _dt(s.at),
-            **({"performer": [_actor_ref(s.actor)]} if s.actor else {}),
+            "effectiveDateTime": instant(s.at),
+            **({"performer": [actor_ref(s.actor)]} if s.actor else {}),
         }
-        total_codings = [_coding(INSTRUMENT_SYSTEM, name, f"{instrument.title} total score")]
+        total_codings = [coding(INSTRUMENT_SYSTEM, name, f"{instrument.title} total score")]
         if instrument.loinc:
-            total_codings.insert(0, _coding(LOINC, instrument.loinc, panel["total"] if panel else None))
-        total_url = _urn(self.cid, s.seq, "total")
+            total_codings.insert(0, coding(LOINC, instrument.loinc, panel["total"] if panel else None))
+        total_url = urn(self.cid, s.seq, "total")
         urls = [total_url]
-        total = Observation(
+        total = self.r4b.Observation(
             id=self.rid(total_url),
             code={"coding": total_codings, "text": f"{instrument.title} total score"},
-            **_value(s.event["score"]),
+            **score_value(s.event["score"]),
             **common,
         )
         items = s.event.get("items")
         if not items:
             self.add(total_url, total)
             return urls
-        panel_url = _urn(self.cid, s.seq, "panel")
+        panel_url = urn(self.cid, s.seq, "panel")
         members = []
         item_resources = []
         for pos, value in enumerate(items, start=1):
-            url = _urn(self.cid, s.seq, f"item-{pos}")
-            codings = [_coding(INSTRUMENT_SYSTEM, f"{name}-item-{pos}", f"{instrument.title} item {pos}")]
+            url = urn(self.cid, s.seq, f"item-{pos}")
+            codings = [coding(INSTRUMENT_SYSTEM, f"{name}-item-{pos}", f"{instrument.title} item {pos}")]
             if panel:
-                codings.insert(0, _coding(LOINC, panel["items"][pos - 1]))
-            item_resources.append((url, Observation(
+                codings.insert(0, coding(LOINC, panel["items"][pos - 1]))
+            item_resources.append((url, self.r4b.Observation(
                 id=self.rid(url),
                 code={"coding": codings, "text": f"{instrument.title} item {pos}"},
                 valueInteger=value,
                 **common,
             )))
             members.append({"reference": url})
-        panel_codings = [_coding(INSTRUMENT_SYSTEM, f"{name}-panel", f"{instrument.title} panel")]
+        panel_codings = [coding(INSTRUMENT_SYSTEM, f"{name}-panel", f"{instrument.title} panel")]
         if panel:
-            panel_codings.insert(0, _coding(LOINC, *panel["panel"]))
-        self.add(panel_url, Observation(
+            panel_codings.insert(0, coding(LOINC, *panel["panel"]))
+        self.add(panel_url, self.r4b.Observation(
             id=self.rid(panel_url),
             code={"coding": panel_codings, "text": instrument.title},
             hasMember=[*members, {"reference": total_url}],
@@ -354,10 +306,10 @@ class _Builder:
         course = self.course
         facts = course.facts
         first, last = self.steps[0], self.steps[-1]
-        period: dict[str, Any] = {"start": _dt(first.at)}
+        period: dict[str, Any] = {"start": instant(first.at)}
         if course.is_closed:
-            period["end"] = _dt(last.at)
-        notes = [{"text": f"state: {course.state} ({_human(phase_of(course, course.state))} phase); "
+            period["end"] = instant(last.at)
+        notes = [{"text": f"state: {course.state} ({readable(phase_of(course, course.state))} phase); "
                           f"sessions held: {facts.sessions_held}; sessions missed: {facts.missed_sessions}"}]
         if facts.planned_sessions is not None:
             notes.append({"text": f"treatment contract: {facts.planned_sessions} sessions"})
@@ -365,7 +317,7 @@ class _Builder:
             notes.append({"text": f"maintenance contract: {facts.maintenance['planned_sessions']} "
                                   f"sessions, {facts.maintenance['frequency']}"})
         if facts.problem_areas:
-            areas = [_human(a["area"]) + (f" ({a['stage']})" if "stage" in a else "")
+            areas = [readable(a["area"]) + (f" ({a['stage']})" if "stage" in a else "")
                      for a in facts.problem_areas]
             notes.append({"text": "problem areas: " + ", ".join(areas)})
         if course.open_reviews:
@@ -373,13 +325,14 @@ class _Builder:
         ending = facts.records.get("ending")
         if ending:
             to = f" to {ending['to']}" if ending.get("to") else ""
-            notes.append({"time": _dt(last.at), "text": f"{_human(ending['type'])}{to}: {ending['reason']}"})
+            text = f"{readable(ending['type'])}{to}: {ending['reason']}"
+            notes.append({"time": instant(last.at), "text": text})
         for dev in course.deviations:
-            notes.append({"time": _dt(dev.at), "text": f"deviation {dev.code}: {dev.message}"})
+            notes.append({"time": instant(dev.at), "text": f"deviation {dev.code}: {dev.message}"})
         outcome = course.outcome
         if outcome is not None:
             change = "n/a" if outcome.change_pct is None else f"{outcome.change_pct:+.1f}%"
-            notes.append({"text": f"outcome ({outcome.instrument}): {_human(outcome.status)}, baseline "
+            notes.append({"text": f"outcome ({outcome.instrument}): {readable(outcome.status)}, baseline "
                                   f"{outcome.baseline}, latest {outcome.latest}, change {change}"})
         status = careplan_status(course)
         if facts.sessions_held == 0 and not course.is_closed:
@@ -395,7 +348,7 @@ class _Builder:
         activity: dict[str, Any] = {
             "detail": {
                 "kind": "Appointment",
-                "code": _concept(EVENT_SYSTEM, "session_held", "session held", "IPT sessions"),
+                "code": concept(EVENT_SYSTEM, "session_held", "session held", "IPT sessions"),
                 "status": detail_status,
                 "scheduledString": (f"{planned} sessions (contract)" if planned is not None
                                     else f"{rng.min}-{rng.max} sessions (protocol range)"),
@@ -404,7 +357,7 @@ class _Builder:
         if self.encounters:
             activity["outcomeReference"] = [{"reference": u} for u in self.encounters]
         has_condition = any(s.type == "diagnosis_confirmed" for s in self.steps)
-        self.entries.insert(3, (self.careplan_url, CarePlan(
+        self.entries.insert(3, (self.careplan_url, self.r4b.CarePlan(
             id=self.rid(self.careplan_url),
             identifier=[{"system": COURSE_SYSTEM, "value": self.cid}],
             instantiatesCanonical=[f"{plan_url(self.protocol)}|{self.protocol.version}"],
@@ -414,8 +367,8 @@ class _Builder:
             description=f"{self.protocol.title}, course {self.cid}",
             subject=self.subject,
             period=period,
-            created=_dt(first.at),
-            **({"author": _actor_ref(first.actor)} if first.actor else {}),
+            created=instant(first.at),
+            **({"author": actor_ref(first.actor)} if first.actor else {}),
             **({"addresses": [{"reference": self.condition_url}]} if has_condition else {}),
             activity=[activity],
             note=notes,
@@ -424,23 +377,23 @@ class _Builder:
     def provenances(self) -> None:
         registry = self.course.compiled.registry
         for s in self.steps:
-            url = _urn(self.cid, s.seq, "provenance")
+            url = urn(self.cid, s.seq, "provenance")
             targets = self.targets.get(s.seq, [self.careplan_url])
             et = registry.event_types.get(s.type)
-            display = et.description if et and et.description else _human(s.type)
+            display = et.description if et and et.description else readable(s.type)
             if s.actor:
-                agent = {"type": _concept(_TERMINOLOGY + "provenance-participant-type", "author", "Author"),
-                         "who": _actor_ref(s.actor)}
+                agent = {"type": concept(TERMINOLOGY + "provenance-participant-type", "author", "Author"),
+                         "who": actor_ref(s.actor)}
             else:
-                agent = {"type": _concept(_TERMINOLOGY + "provenance-participant-type", "assembler",
+                agent = {"type": concept(TERMINOLOGY + "provenance-participant-type", "assembler",
                                           "Assembler"),
                          "who": {"type": "Device", "display": "iptflow (the event named no actor)"}}
-            self.add(url, Provenance(
+            self.add(url, self.r4b.Provenance(
                 id=self.rid(url),
                 target=[{"reference": t} for t in targets],
-                occurredDateTime=_dt(s.at),
-                recorded=_dt(s.at),
-                activity=_concept(EVENT_SYSTEM, s.type, display, f"event {s.seq}: {s.type}"),
+                occurredDateTime=instant(s.at),
+                recorded=instant(s.at),
+                activity=concept(EVENT_SYSTEM, s.type, display, f"event {s.seq}: {s.type}"),
                 agent=[agent],
             ))
 
@@ -453,12 +406,12 @@ class _Builder:
         self.observations()
         self.care_plan()
         self.provenances()
-        return Bundle(
-            id=self.rid(_urn(self.cid, 0, "bundle")),
+        return self.r4b.Bundle(
+            id=self.rid(urn(self.cid, 0, "bundle")),
             identifier={"system": COURSE_SYSTEM, "value": self.cid},
             type="collection",
-            timestamp=_dt(self.steps[-1].at),
-            entry=[BundleEntry(fullUrl=url, resource=res) for url, res in self.entries],
+            timestamp=instant(self.steps[-1].at),
+            entry=[self.r4b.BundleEntry(fullUrl=url, resource=res) for url, res in self.entries],
         )
 
 
@@ -477,7 +430,7 @@ def instrument_code_system(protocol: ResolvedProtocol, resource_id: str | None =
                 lo, hi = inst.item_bounds(pos)
                 concepts.append({"code": f"{name}-item-{pos}", "display": f"{inst.title} item {pos}",
                                  "definition": f"item {pos} of {inst.title}, {lo}-{hi}"})
-    return CodeSystem(
+    return _r4b().CodeSystem(
         id=resource_id,
         url=INSTRUMENT_SYSTEM,
         name="IptflowInstruments",

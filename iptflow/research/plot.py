@@ -11,50 +11,77 @@ no date) for HTML reports; :func:`write_plot` writes ``.svg`` or ``.png``.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from iptflow.engine.timeline import phase_of, steps
+from iptflow.engine.timeline import Step, phase_of, steps
 from iptflow.errors import IptflowError, MissingExtra
 from iptflow.interop.diagram import PHASE_COLOURS, phases
 
-try:
-    import matplotlib
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-except ImportError as exc:  # pragma: no cover - exercised without the extra installed
-    raise MissingExtra("course plots", "plot", "matplotlib") from exc
-
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
     from iptflow.engine.course import Course
 
 FORMATS = ("svg", "png")
 REVIEW_COLOURS = ("#d62728", "#9467bd", "#8c564b", "#e377c2")
 
+Point = tuple[datetime, float, bool]  # when, score, whether it is the baseline
 
-def course_figure(course: Course) -> Figure:
-    """The timeline picture of ``course`` as a matplotlib Figure."""
-    history = steps(course)
-    start = history[0].at
-    end = history[-1].at
-    if end - start < timedelta(days=1):
-        end = start + timedelta(days=1)
-    pad = (end - start) * 0.02
-    instruments: dict[str, list[tuple[datetime, float, bool]]] = {}
+
+def _matplotlib() -> SimpleNamespace:
+    """The matplotlib names used here.
+
+    A lazy import of the optional extra ``iptflow[plot]``: this module imports without it, and
+    drawing without it raises MissingExtra (exit status 2 on the command line).
+    """
+    try:
+        import matplotlib
+        from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+        from matplotlib.figure import Figure
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+    except ImportError as exc:  # pragma: no cover - exercised without the extra installed
+        raise MissingExtra("course plots", "plot", "matplotlib") from exc
+    return SimpleNamespace(rc_context=matplotlib.rc_context, AutoDateLocator=AutoDateLocator,
+                           ConciseDateFormatter=ConciseDateFormatter, Figure=Figure, Line2D=Line2D,
+                           Patch=Patch)
+
+
+@dataclass
+class _Timeline:
+    """What the picture shows of a course, read from its history."""
+
+    start: datetime
+    end: datetime
+    pad: timedelta
+    instruments: dict[str, list[Point]]
+    bands: list[tuple[datetime, datetime, str]]  # phase bands: from, to, phase
+    reviews: list[tuple[str, datetime, datetime]]  # review, opened, closed (or the end)
+    review_colour: dict[str, str]
+    held: list[datetime]
+    missed: list[datetime]
+    deviations: list[tuple[datetime, str]]
+
+
+def _points(course: Course, history: list[Step]) -> dict[str, list[Point]]:
+    """Every measure's score by instrument, the baseline marked."""
+    instruments: dict[str, list[Point]] = {}
     baseline = course.facts.baseline
     for s in history:
         if s.type == "measure_recorded":
             is_baseline = baseline is not None and s.seq == baseline.seq
             instruments.setdefault(s.event["instrument"], []).append((s.at, s.event["score"], is_baseline))
-    names = list(instruments) or [""]
-    fig = Figure(figsize=(10, 1.2 + 2.2 * len(names)), dpi=100)
-    axes = fig.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
+    return instruments
 
-    phase_names = [name for name, _ in phases(course.protocol)]
-    colour_of = {name: PHASE_COLOURS[i % len(PHASE_COLOURS)] for i, name in enumerate(phase_names)}
+
+def _bands(course: Course, history: list[Step], start: datetime,
+           end: datetime) -> list[tuple[datetime, datetime, str]]:
+    """The phases the course went through, each from when it entered to when it left."""
     bands: list[tuple[datetime, datetime, str]] = []
     band_start, band_phase = start, phase_of(course, history[0].state)
     for s in history[1:]:
@@ -63,7 +90,11 @@ def course_figure(course: Course) -> Figure:
             bands.append((band_start, s.at, band_phase))
             band_start, band_phase = s.at, phase
     bands.append((band_start, end, band_phase))
+    return bands
 
+
+def _reviews(history: list[Step], end: datetime) -> list[tuple[str, datetime, datetime]]:
+    """Each review from the event that opened it to the one that closed it (or to the end)."""
     reviews: list[tuple[str, datetime, datetime]] = []
     open_at: dict[str, datetime] = {}
     for s in history:
@@ -73,68 +104,113 @@ def course_figure(course: Course) -> Figure:
             if review in open_at:
                 reviews.append((review, open_at.pop(review), s.at))
     reviews += [(review, at, end) for review, at in sorted(open_at.items())]
+    return reviews
+
+
+def _timeline(course: Course) -> _Timeline:
+    history = steps(course)
+    start = history[0].at
+    end = history[-1].at
+    if end - start < timedelta(days=1):
+        end = start + timedelta(days=1)
+    reviews = _reviews(history, end)
     review_names = sorted({r for r, _, _ in reviews})
-    review_colour = {r: REVIEW_COLOURS[i % len(REVIEW_COLOURS)] for i, r in enumerate(review_names)}
+    return _Timeline(
+        start=start,
+        end=end,
+        pad=(end - start) * 0.02,
+        instruments=_points(course, history),
+        bands=_bands(course, history, start, end),
+        reviews=reviews,
+        review_colour={r: REVIEW_COLOURS[i % len(REVIEW_COLOURS)] for i, r in enumerate(review_names)},
+        held=[s.at for s in history if s.type == "session_held"],
+        missed=[s.at for s in history if s.type == "session_missed"],
+        deviations=[(d.at, d.code) for d in course.deviations],
+    )
 
-    held = [s.at for s in history if s.type == "session_held"]
-    missed = [s.at for s in history if s.type == "session_missed"]
-    deviations = [(d.at, d.code) for d in course.deviations]
 
-    for ax, name in zip(axes, names, strict=True):
-        for b0, b1, phase in bands:
-            ax.axvspan(b0, b1, color=colour_of.get(phase, "#eeeeee"), alpha=0.9, lw=0, zorder=0)
-        for review, r0, r1 in reviews:
-            ax.axvspan(r0, max(r1, r0 + pad / 4), facecolor="none", edgecolor=review_colour[review],
-                       hatch="//", lw=0, zorder=1, alpha=0.6)
-        for at in held:
-            ax.axvline(at, color="#888888", lw=0.7, zorder=2)
-        points = instruments.get(name, [])
-        if points:
-            xs = [p[0] for p in points]
-            ys = [p[1] for p in points]
-            ax.plot(xs, ys, marker="o", color="#1f4e79", lw=1.8, zorder=4)
-            for at, score, is_baseline in points:
-                if is_baseline:
-                    ax.plot([at], [score], marker="o", ms=11, mfc="none", mec="#1f4e79", zorder=5)
-            inst = course.protocol.instruments.get(name)
-            top = inst.max if inst is not None and inst.max is not None else max(ys) * 1.2 or 1
-            ax.set_ylim(0, top)
-            ax.set_ylabel(name)
-        else:
-            ax.set_ylim(0, 1)
-            ax.set_yticks([])
-            ax.text(0.5, 0.5, "no measures recorded", transform=ax.transAxes, ha="center", va="center",
-                    color="#666666")
-        lo, hi = ax.get_ylim()
-        if missed:
-            ax.plot(missed, [lo + (hi - lo) * 0.04] * len(missed), "x", color="#d62728", ms=8, mew=2,
-                    zorder=6, clip_on=False)
-        if deviations:
-            ax.plot([d[0] for d in deviations], [hi - (hi - lo) * 0.05] * len(deviations), "D",
-                    color="#ff7f0e", ms=7, zorder=6, clip_on=False)
-        ax.set_xlim(start - pad, end + pad)
-        ax.grid(axis="y", color="white", lw=0.8)
-    top_ax = axes[0]
+def _draw_scores(ax: Axes, course: Course, name: str, points: list[Point]) -> None:
+    """One instrument's scores (the baseline ringed), or a note that none were recorded."""
+    if points:
+        xs = [p[0] for p in points]
+        ys = [p[1] for p in points]
+        ax.plot(xs, ys, marker="o", color="#1f4e79", lw=1.8, zorder=4)
+        for at, score, is_baseline in points:
+            if is_baseline:
+                ax.plot([at], [score], marker="o", ms=11, mfc="none", mec="#1f4e79", zorder=5)
+        inst = course.protocol.instruments.get(name)
+        top = inst.max if inst is not None and inst.max is not None else max(ys) * 1.2 or 1
+        ax.set_ylim(0, top)
+        ax.set_ylabel(name)
+    else:
+        ax.set_ylim(0, 1)
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, "no measures recorded", transform=ax.transAxes, ha="center", va="center",
+                color="#666666")
+
+
+def _draw_panel(ax: Axes, course: Course, tl: _Timeline, name: str, colour_of: dict[str, str]) -> None:
+    """One instrument's panel: phase bands, reviews, sessions, scores, missed sessions, deviations."""
+    for b0, b1, phase in tl.bands:
+        ax.axvspan(b0, b1, color=colour_of.get(phase, "#eeeeee"), alpha=0.9, lw=0, zorder=0)
+    for review, r0, r1 in tl.reviews:
+        ax.axvspan(r0, max(r1, r0 + tl.pad / 4), facecolor="none", edgecolor=tl.review_colour[review],
+                   hatch="//", lw=0, zorder=1, alpha=0.6)
+    for at in tl.held:
+        ax.axvline(at, color="#888888", lw=0.7, zorder=2)
+    _draw_scores(ax, course, name, tl.instruments.get(name, []))
+    lo, hi = ax.get_ylim()
+    if tl.missed:
+        ax.plot(tl.missed, [lo + (hi - lo) * 0.04] * len(tl.missed), "x", color="#d62728", ms=8, mew=2,
+                zorder=6, clip_on=False)
+    if tl.deviations:
+        ax.plot([d[0] for d in tl.deviations], [hi - (hi - lo) * 0.05] * len(tl.deviations), "D",
+                color="#ff7f0e", ms=7, zorder=6, clip_on=False)
+    ax.set_xlim(tl.start - tl.pad, tl.end + tl.pad)
+    ax.grid(axis="y", color="white", lw=0.8)
+
+
+def _annotate_top(top_ax: Axes, tl: _Timeline) -> None:
+    """Deviation codes and phase names on the top panel."""
     lo, hi = top_ax.get_ylim()
-    for at, code in deviations:
+    for at, code in tl.deviations:
         top_ax.annotate(code, (at, hi - (hi - lo) * 0.05), xytext=(4, -12), textcoords="offset points",
                         fontsize=7, color="#b35806", rotation=0)
-    for b0, b1, phase in bands:
+    for b0, b1, phase in tl.bands:
         mid = b0 + (b1 - b0) / 2
         top_ax.annotate(phase, (mid, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 3),
                         textcoords="offset points", ha="center", va="bottom", fontsize=7, color="#333333")
-    locator = AutoDateLocator()
-    axes[-1].xaxis.set_major_locator(locator)
-    axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(locator))
 
-    handles = [Line2D([], [], color="#888888", lw=0.7, label=f"session held ({len(held)})"),
-               Line2D([], [], color="#d62728", marker="x", lw=0, mew=2,
-                      label=f"session missed ({len(missed)})"),
-               Line2D([], [], color="#ff7f0e", marker="D", lw=0, label=f"deviation ({len(deviations)})")]
-    handles += [Patch(facecolor="none", edgecolor=review_colour[r], hatch="//", label=f"{r} review")
-                for r in review_names]
-    handles += [Line2D([], [], color="#1f4e79", marker="o", mfc="none", ms=11, lw=0, label="baseline")]
+
+def _legend(fig: Figure, tl: _Timeline) -> None:
+    mpl = _matplotlib()
+    line2d, patch = mpl.Line2D, mpl.Patch
+    handles = [line2d([], [], color="#888888", lw=0.7, label=f"session held ({len(tl.held)})"),
+               line2d([], [], color="#d62728", marker="x", lw=0, mew=2,
+                      label=f"session missed ({len(tl.missed)})"),
+               line2d([], [], color="#ff7f0e", marker="D", lw=0, label=f"deviation ({len(tl.deviations)})")]
+    handles += [patch(facecolor="none", edgecolor=tl.review_colour[r], hatch="//", label=f"{r} review")
+                for r in sorted(tl.review_colour)]
+    handles += [line2d([], [], color="#1f4e79", marker="o", mfc="none", ms=11, lw=0, label="baseline")]
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8, frameon=False)
+
+
+def course_figure(course: Course) -> Figure:
+    """The timeline picture of ``course`` as a matplotlib Figure."""
+    mpl = _matplotlib()
+    tl = _timeline(course)
+    names = list(tl.instruments) or [""]
+    fig = mpl.Figure(figsize=(10, 1.2 + 2.2 * len(names)), dpi=100)
+    axes = fig.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
+    phase_names = [name for name, _ in phases(course.protocol)]
+    colour_of = {name: PHASE_COLOURS[i % len(PHASE_COLOURS)] for i, name in enumerate(phase_names)}
+    for ax, name in zip(axes, names, strict=True):
+        _draw_panel(ax, course, tl, name, colour_of)
+    _annotate_top(axes[0], tl)
+    locator = mpl.AutoDateLocator()
+    axes[-1].xaxis.set_major_locator(locator)
+    axes[-1].xaxis.set_major_formatter(mpl.ConciseDateFormatter(locator))
+    _legend(fig, tl)
     outcome = course.outcome
     summary = f"course {course.course_id}: {course.state}, {course.sessions_held} sessions"
     if outcome is not None:
@@ -149,7 +225,7 @@ def _render(course: Course, fmt: str) -> bytes:
     fig = course_figure(course)
     buffer = io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-    with matplotlib.rc_context({"svg.hashsalt": f"iptflow:{course.course_id}", "svg.fonttype": "path"}):
+    with _matplotlib().rc_context({"svg.hashsalt": f"iptflow:{course.course_id}", "svg.fonttype": "path"}):
         fig.savefig(buffer, format=fmt, metadata=metadata)
     return buffer.getvalue()
 
