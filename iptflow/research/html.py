@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from iptflow.research.report import PHASE_ORDER
+
 PALETTE = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
 STATUS_COLOURS = {"remission": "#1b9e77", "response": "#66a61e", "partial_response": "#e6ab02",
                   "non_response": "#d95f02", "none": "#999999"}
@@ -118,8 +120,6 @@ def trajectories(data: dict[str, dict[str, float]]) -> str:
                 phases.append(p)
     if not phases:
         return "<p>No measures.</p>"
-    from iptflow.research.report import PHASE_ORDER
-
     phases.sort(key=lambda p: PHASE_ORDER.index(p) if p in PHASE_ORDER else len(PHASE_ORDER))
     statuses = list(data)
     w, h, left, top = 640, 260, 50, 15
