@@ -1,4 +1,5 @@
-"""The iptflow command line: a click group; each command group lives in its own module.
+"""The iptflow command line: a click group; each command (or group of commands) is defined in
+its own module of this package and added here, in :data:`COMMANDS`.
 
 User mistakes (unusable files, unknown protocols, bad arguments) are reported in one line on
 stderr with exit status 2, never with a traceback.
@@ -11,6 +12,20 @@ from typing import Any
 
 import click
 
+from iptflow.cli import (
+    check,
+    course,
+    demo,
+    export,
+    generate,
+    plot,
+    plugins,
+    protocols,
+    replay,
+    report,
+    simulate,
+    verify,
+)
 from iptflow.errors import IptflowError
 
 
@@ -31,17 +46,26 @@ def cli() -> None:
     """Run courses of Interpersonal Psychotherapy as finite-state machines."""
 
 
-def _register_commands() -> None:
-    """Import every module of this package: each adds its commands to ``cli``."""
-    import importlib
-    import pkgutil
+COMMANDS: tuple[click.Command, ...] = (
+    check.check,
+    course.course,
+    demo.demo,
+    export.export,
+    generate.generate,
+    plugins.plugins,
+    protocols.protocols,
+    protocols.schema,
+    protocols.show,
+    replay.replay,
+    report.report,
+    simulate.simulate,
+    verify.verify,
+)
+"""Every command and group of ``iptflow`` (``iptflow --help`` lists them by name)."""
 
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name != "options":
-            importlib.import_module(f"{__name__}.{info.name}")
-
-
-_register_commands()
+for _command in COMMANDS:
+    cli.add_command(_command)
+course.course.add_command(plot.plot)
 
 
 def main() -> None:

@@ -6,13 +6,12 @@ import json
 
 import click
 
-from iptflow.cli import cli
 from iptflow.cli.options import json_option, protocols_dir_option, registry_for
 from iptflow.research.check import KINDS, check_files
 from iptflow.research.lint import lint
 
 
-@cli.command()
+@click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--kind", type=click.Choice(KINDS), default=None,
               help="What the files are (default: told from their keys).")

@@ -2,8 +2,8 @@
 import). Every command takes ``--db`` (default ``./iptflow.db``, or ``$IPTFLOW_DB``) and
 ``--json``. Commands that only read refuse a missing database instead of creating one.
 
-Other modules add commands to this group by importing it: ``from iptflow.cli.course import
-course``.
+``iptflow course plot`` is defined in ``iptflow.cli.plot``; ``iptflow/cli/__init__.py`` adds it
+to this group, as it adds every command to ``iptflow``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 import click
 
-from iptflow.cli import cli
 from iptflow.cli.options import json_option
 from iptflow.engine.course import Course
 from iptflow.engine.results import Result
@@ -94,7 +93,7 @@ def _finish(result: Result, course_id: str | None, as_json: bool) -> None:
         click.echo(f"  review closed: {review}")
 
 
-@cli.group()
+@click.group()
 def course() -> None:
     """Courses in the durable store (SQLite): open, apply, show, list, log, export, import."""
 

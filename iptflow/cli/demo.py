@@ -6,7 +6,6 @@ import os
 
 import click
 
-from iptflow.cli import cli
 from iptflow.cli.course import db_option
 from iptflow.cli.replay import render_timeline
 from iptflow.engine.replay import Line, replay_lines
@@ -22,7 +21,7 @@ def free_demo_id(store: Store) -> str:
     return f"demo-{n:03d}"
 
 
-@cli.command()
+@click.command()
 @db_option
 def demo(db_path: str) -> None:
     """Run a complete 12-session example course, print its timeline and outcome, and store it.

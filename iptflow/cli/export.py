@@ -6,12 +6,11 @@ from pathlib import Path
 
 import click
 
-from iptflow.cli import cli
 from iptflow.cli.course import db_option, open_store
 from iptflow.interop.fhir import bundle_json  # raises MissingExtra (exit 2) without iptflow[fhir]
 
 
-@cli.group()
+@click.group()
 def export() -> None:
     """Export stored courses in other formats."""
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from iptflow.cli import cli
 from iptflow.cli.options import protocols_dir_option, registry_for
 from iptflow.errors import IptflowError
 from iptflow.research.generate import cover_transitions, random_courses, write_courses
@@ -16,7 +15,7 @@ class GenerationIncomplete(IptflowError):
     code = "generation_incomplete"
 
 
-@cli.command()
+@click.command()
 @click.argument("protocol")
 @click.option("--adapt", "adaptations", multiple=True, help="An adaptation to enable (repeatable).")
 @click.option("--cover", type=click.Choice(["transitions"]), default=None,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import click
 
-from iptflow.cli.course import course as course_group
 from iptflow.cli.course import db_option, open_store
 from iptflow.research.plot import write_plot  # raises MissingExtra (exit 2) without iptflow[plot]
 
 
-@course_group.command("plot")
+@click.command("plot")
 @click.argument("course_id")
 @db_option
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),

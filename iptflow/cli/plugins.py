@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from iptflow.cli import cli
 from iptflow.cli.options import json_option
 from iptflow.engine.plugins import load_plugins, plugin_info
 from iptflow.engine.registry import default_registry
@@ -47,7 +46,7 @@ def plugin_listing() -> list[dict[str, Any]]:
     return out
 
 
-@cli.command()
+@click.command()
 @json_option
 def plugins(as_json: bool) -> None:
     """List the loaded plugins: where each comes from and the hooks it implements.

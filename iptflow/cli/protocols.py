@@ -6,13 +6,12 @@ import json
 
 import click
 
-from iptflow.cli import cli
 from iptflow.cli.options import json_option, protocols_dir_option, registry_for
 from iptflow.engine.registry import default_registry
 from iptflow.interop import diagram, schemas, svg
 
 
-@cli.command()
+@click.command()
 @json_option
 @protocols_dir_option
 def protocols(as_json: bool, protocols_dirs: tuple[str, ...]) -> None:
@@ -48,7 +47,7 @@ def protocols(as_json: bool, protocols_dirs: tuple[str, ...]) -> None:
             click.echo(f"  {a['id']}: {a['title']} (plugin {a['plugin']})")
 
 
-@cli.command()
+@click.command()
 @click.argument("protocol")
 @click.option("--adapt", "adaptations", multiple=True, help="An adaptation to apply (repeatable).")
 @click.option(
@@ -76,7 +75,7 @@ def show(
         click.echo(diagram.to_text(resolved, registry))
 
 
-@cli.command()
+@click.command()
 @click.argument("kind", type=click.Choice(list(schemas.KINDS)))
 @click.option(
     "--plugins", "with_plugins", is_flag=True,

@@ -6,7 +6,6 @@ import json
 
 import click
 
-from iptflow.cli import cli
 from iptflow.cli.options import json_option, protocols_dir_option, registry_for
 from iptflow.engine.replay import ReplayResult, course_files, replay_file
 from iptflow.errors import CourseFileError
@@ -54,7 +53,7 @@ def render_timeline(result: ReplayResult) -> str:
     return "\n".join(lines)
 
 
-@cli.command()
+@click.command()
 @click.argument("paths", nargs=-1, required=True)
 @json_option
 @protocols_dir_option

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from iptflow.cli import cli
 from iptflow.cli.options import json_option
 from iptflow.errors import MissingExtra
 from iptflow.research.html import render_html
@@ -16,7 +15,7 @@ from iptflow.research.report import build_report, render_text
 from iptflow.store.api import Store
 
 
-@cli.command()
+@click.command()
 @click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
               help="The store to report on.")
 @json_option

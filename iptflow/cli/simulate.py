@@ -7,13 +7,12 @@ import sys
 
 import click
 
-from iptflow.cli import cli
 from iptflow.cli.options import json_option, protocols_dir_option
 from iptflow.research.model import load_trajectory_model
 from iptflow.research.simulate import SimulationSpec, simulate_cohort
 
 
-@cli.command()
+@click.command()
 @click.argument("protocol")
 @click.option("--adapt", "adaptations", multiple=True, help="An adaptation to enable (repeatable).")
 @click.option("--n", "n", type=click.IntRange(min=1), required=True, help="Number of courses.")

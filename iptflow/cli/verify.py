@@ -6,12 +6,11 @@ import json
 
 import click
 
-from iptflow.cli import cli
 from iptflow.cli.course import db_option, open_store
 from iptflow.cli.options import json_option
 
 
-@cli.command()
+@click.command()
 @db_option
 @json_option
 def verify(db_path: str, as_json: bool) -> None:
