@@ -95,37 +95,26 @@ def _single_setting(adaptations: list[AdaptationDef], name: str, default: Any) -
     return setters[0][1] if setters else default
 
 
-def compose(
-    base: ProtocolDef,
-    adaptations: list[AdaptationDef],
-    variant: VariantDef | None = None,
-) -> ResolvedProtocol:
-    adaptations = sorted(adaptations, key=lambda a: a.id)
-    _check_incompatible(adaptations)
-
-    if variant is not None and variant.session_range is not None:
-        session_range = variant.session_range
-    else:
-        session_range = _session_range(base.session_range, adaptations)
-    if variant is not None and variant.review_session is not None:
-        review_session = variant.review_session
-    else:
-        review_session = _single_setting(adaptations, "review_session", base.review_session)
-
+def _indications(base: ProtocolDef, adaptations: list[AdaptationDef]) -> list[str]:
+    """The adaptations' indications (union, in order), else the base's."""
     indications: list[str] = []
     for a in adaptations:
         for ind in a.indications or []:
             if ind not in indications:
                 indications.append(ind)
-    if not indications:
-        indications = list(base.indications)
+    return indications or list(base.indications)
 
-    def added(base_list: list[str], attr: str) -> list[str]:
-        out = list(base_list)
-        for a in adaptations:
-            out.extend(x for x in getattr(a, attr) if x not in out)
-        return out
 
+def _added(base_list: list[str], adaptations: list[AdaptationDef], attr: str) -> list[str]:
+    """The base's list, then what each adaptation adds to it (no duplicates)."""
+    out = list(base_list)
+    for a in adaptations:
+        out.extend(x for x in getattr(a, attr) if x not in out)
+    return out
+
+
+def _states(base: ProtocolDef, adaptations: list[AdaptationDef]) -> list[StateDef]:
+    """The base's states, then each adaptation's (marked ``added_by``); a name may not repeat."""
     states: list[StateDef] = list(base.states)
     names = {s.name: "the base protocol" for s in states}
     for a in adaptations:
@@ -134,29 +123,22 @@ def compose(
                 raise ProtocolConflict(f"{a.id} adds state {s.name!r}, already added by {names[s.name]}")
             names[s.name] = a.id
             states.append(s.model_copy(update={"added_by": a.id}))
-    active = [s.name for s in states if not s.final]
+    return states
 
-    instruments: dict[str, Any] = dict(base.instruments)
-    requirements: dict[str, Any] = dict(base.requirements)
-    reviews: dict[str, Any] = dict(base.reviews)
-    owners: dict[str, dict[str, str]] = {"instrument": {}, "requirement": {}, "review": {}}
-    deviations = list(base.deviations)
-    transitions: list[TransitionDef] = list(base.transitions)
-    open_requires = list(base.open_requires)
-    for a in adaptations:
-        _merge_named(instruments, a.instruments, a.id, owners["instrument"], "instrument")
-        _merge_named(requirements, a.requirements, a.id, owners["requirement"], "requirement")
-        _merge_named(reviews, a.reviews, a.id, owners["review"], "review")
-        deviations.extend(d for d in a.deviations if d not in deviations)
-        transitions.extend(t.model_copy(update={"added_by": a.id}) for t in a.transitions)
-        open_requires.extend(r for r in a.open_requires if r not in open_requires)
 
-    # one transition per source state, with "*" expanded to every active state
+def _exploded(transitions: list[TransitionDef], active: list[str]) -> list[TransitionDef]:
+    """One transition per source state, with "*" expanded to every active state."""
     exploded: list[TransitionDef] = []
     for t in transitions:
         sources = active if t.source == [ANY_ACTIVE] else t.source
         for src in sources:
             exploded.append(t.model_copy(update={"source": [src], "requires": list(t.requires)}))
+    return exploded
+
+
+def _add_extra_requires(exploded: list[TransitionDef], adaptations: list[AdaptationDef],
+                        active: list[str]) -> None:
+    """Add each adaptation's ``extra_requires`` to the transitions they name (in place)."""
     for a in adaptations:
         for extra in a.extra_requires:
             sources = active if extra.source == [ANY_ACTIVE] else extra.source
@@ -173,22 +155,68 @@ def compose(
                     "which the protocol does not allow"
                 )
 
+
+def _added_parts(base: ProtocolDef, adaptations: list[AdaptationDef]) -> dict[str, Any]:
+    """Instruments, requirements, reviews (merged by name), deviations, transitions and
+    opening requirements: the base's and what each adaptation adds."""
+    instruments: dict[str, Any] = dict(base.instruments)
+    requirements: dict[str, Any] = dict(base.requirements)
+    reviews: dict[str, Any] = dict(base.reviews)
+    owners: dict[str, dict[str, str]] = {"instrument": {}, "requirement": {}, "review": {}}
+    deviations = list(base.deviations)
+    transitions: list[TransitionDef] = list(base.transitions)
+    open_requires = list(base.open_requires)
+    for a in adaptations:
+        _merge_named(instruments, a.instruments, a.id, owners["instrument"], "instrument")
+        _merge_named(requirements, a.requirements, a.id, owners["requirement"], "requirement")
+        _merge_named(reviews, a.reviews, a.id, owners["review"], "review")
+        deviations.extend(d for d in a.deviations if d not in deviations)
+        transitions.extend(t.model_copy(update={"added_by": a.id}) for t in a.transitions)
+        open_requires.extend(r for r in a.open_requires if r not in open_requires)
+    return {"instruments": instruments, "requirements": requirements, "reviews": reviews,
+            "deviations": deviations, "transitions": transitions, "open_requires": open_requires}
+
+
+def compose(
+    base: ProtocolDef,
+    adaptations: list[AdaptationDef],
+    variant: VariantDef | None = None,
+) -> ResolvedProtocol:
+    """The resolved protocol of ``base`` with ``adaptations`` and ``variant`` (see module doc)."""
+    adaptations = sorted(adaptations, key=lambda a: a.id)
+    _check_incompatible(adaptations)
+
+    if variant is not None and variant.session_range is not None:
+        session_range = variant.session_range
+    else:
+        session_range = _session_range(base.session_range, adaptations)
+    if variant is not None and variant.review_session is not None:
+        review_session = variant.review_session
+    else:
+        review_session = _single_setting(adaptations, "review_session", base.review_session)
+
+    states = _states(base, adaptations)
+    active = [s.name for s in states if not s.final]
+    parts = _added_parts(base, adaptations)
+    exploded = _exploded(parts["transitions"], active)
+    _add_extra_requires(exploded, adaptations, active)
+
     resolved_data: dict[str, Any] = {
         **base.model_dump(),
-        "indications": indications,
+        "indications": _indications(base, adaptations),
         "session_range": session_range,
         "review_session": review_session,
         "states": states,
         "transitions": exploded,
-        "requirements": requirements,
-        "open_requires": open_requires,
-        "primary_instruments": added(base.primary_instruments, "primary_instruments"),
-        "instruments": instruments,
-        "problem_areas": added(base.problem_areas, "problem_areas"),
-        "formats": added(base.formats, "formats"),
-        "reviews": reviews,
-        "deviations": deviations,
-        "task_events": added(base.task_events, "task_events"),
+        "requirements": parts["requirements"],
+        "open_requires": parts["open_requires"],
+        "primary_instruments": _added(base.primary_instruments, adaptations, "primary_instruments"),
+        "instruments": parts["instruments"],
+        "problem_areas": _added(base.problem_areas, adaptations, "problem_areas"),
+        "formats": _added(base.formats, adaptations, "formats"),
+        "reviews": parts["reviews"],
+        "deviations": parts["deviations"],
+        "task_events": _added(base.task_events, adaptations, "task_events"),
         "base": f"{base.id}@{base.version}",
         "adaptations": [a.id for a in adaptations],
     }
