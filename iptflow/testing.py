@@ -29,6 +29,7 @@ from iptflow.engine.course import Course
 from iptflow.engine.registry import Registry, default_registry
 from iptflow.engine.replay import Line, ReplayResult, replay_file, replay_lines
 from iptflow.errors import CourseFileError, IptflowError
+from iptflow.store import Store
 
 DEFAULT_PATTERNS = "*.course.jsonl"
 
@@ -148,8 +149,6 @@ def iptflow_registry(request: pytest.FixtureRequest) -> Registry:
 @pytest.fixture
 def iptflow_store(tmp_path: Path) -> Iterator[Any]:
     """An iptflow store in a fresh SQLite file under ``tmp_path`` (closed afterwards)."""
-    from iptflow.store.api import Store
-
     store = Store.open(tmp_path / "iptflow.db")
     try:
         yield store

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from iptflow.engine.course import Course
 from iptflow.engine.events import parse_timestamp
 from iptflow.engine.results import Deviation
 from iptflow.errors import EventRejected
-
-if TYPE_CHECKING:
-    from iptflow.engine.course import Course
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +36,6 @@ class Step:
 
 def steps(course: Course) -> list[Step]:
     """Every accepted event of ``course`` in order (``seq`` 1 is ``course_opened``)."""
-    from iptflow.engine.course import Course
-
     history = course.history
     compiled = course.compiled
     fresh, opening = Course.try_open(history[0], compiled.registry, notify=False, compiled=compiled)

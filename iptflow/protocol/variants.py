@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from iptflow.errors import ProtocolError
 from iptflow.protocol.models import SessionRange
 
 
@@ -49,8 +50,6 @@ class VariantDef(BaseModel):
 
     def apply(self, data: dict[str, Any]) -> dict[str, Any]:
         """Apply this variant's settings to composed protocol data (a dict)."""
-        from iptflow.errors import ProtocolError
-
         out = dict(data)
         out.update(
             id=self.id,
