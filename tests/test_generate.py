@@ -36,7 +36,8 @@ def taken(paths: list[Path], compiled) -> tuple[set, set]:
             options = compiled.allowed.get(course.state, {}).get(line.event["type"])
             key = None
             if options:
-                key = (course.state, line.event["type"], options.index(course._route(options)))
+                route = compiled.route(course.state, line.event["type"], course.facts)
+                key = (course.state, line.event["type"], options.index(route))
             result = course.apply(line.event)
             if result.ok and key:
                 routes.add(key)

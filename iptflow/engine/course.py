@@ -206,16 +206,13 @@ class Course:
         would pass its guards (for events with data, e.g. session numbers, that data is
         checked too when the event arrives).
         """
-        routes = self._compiled.allowed.get(self.state, {}).get(event_type)
-        if not routes:
-            return []
-        route = self._route(routes)
+        route = self._compiled.route(self.state, event_type, self.facts)
         if route is None:
             return []
         out = []
         for req in route.requires:
             try:
-                msg = req.failure(self, _NoData(event_type))
+                msg = req.failure(self, NoEventData(event_type))
             except (AttributeError, PluginError):
                 continue  # the requirement reads event data we do not have
             if msg:
@@ -239,13 +236,6 @@ class Course:
         return f"<Course {self.course_id!r} {self.protocol.id} state={self.state} seq={self.seq}>"
 
     # -- applying ----------------------------------------------------------------------------
-    def _route(self, routes: tuple[Route, ...]) -> Route | None:
-        """The first route whose ``when`` conditions this course meets (None: no route fits)."""
-        for route in routes:
-            if not route.when or route.matches(self):
-                return route
-        return None
-
     def apply(self, raw: Mapping[str, Any]) -> Accepted | Rejection:
         """Apply one event. Returns :class:`Accepted` or a :class:`Rejection` (nothing changed).
 
@@ -283,7 +273,7 @@ class Course:
                     + ", ".join(compiled.allowed_lists[self.state])
                 )
             return Rejection("not_allowed", message, etype)
-        route = self._route(routes)
+        route = compiled.route(self.state, etype, self.facts)
         if route is None:
             conditions = "; ".join(
                 ", ".join(f"{k} {v}" for k, v in r.when) for r in routes
@@ -354,18 +344,14 @@ class Course:
         if raised:
             self.deviations.extend(raised)
         if route.dest is not None:
-            compiled.step(self, etype)
+            compiled.step(self, etype, route)
+            if self._notify:
+                compiled.registry.notify_state_changed(self, previous, self.state, etype)
         self.history.append(_copy_event(raw))
         result = Accepted(seq, etype, self.state, previous, tuple(raised), opened, closed)
         if self._notify:
             compiled.registry.notify_event_accepted(self, event, result)
         return result
-
-    def _state_changed(self, event_data: Any) -> None:
-        if self._notify:
-            self._compiled.registry.notify_state_changed(
-                self, event_data.transition.source, event_data.transition.dest, event_data.event.name
-            )
 
     def _restore(self) -> None:
         """Undo a partly applied event by rebuilding from the accepted history."""
@@ -386,8 +372,9 @@ class Course:
         self.history = fresh.history
 
 
-class _NoData:
-    """Stands in for an event when asking which requirements are unmet."""
+class NoEventData:
+    """Stands in for an event of ``event_type`` whose data is not known (asking which
+    requirements are unmet): it has a ``type`` and raises AttributeError for any field."""
 
     def __init__(self, event_type: str) -> None:
         self.type = event_type

@@ -2,9 +2,10 @@
 
 The machine is built once per resolved protocol (cached by fingerprint in the registry) with
 ``model=None`` and ``auto_transitions=False``. Courses are never added to it: a course object
-carries its own ``state`` and a phase-changing event fires
-``machine.events[name].trigger(course)``, which routes (``when`` conditions), sets the
-course's state and runs the machine's ``after_state_change`` callback. Events that do not
+carries its own ``state``. Routing is decided once, by :meth:`CompiledProtocol.route` (the
+first route whose ``when`` conditions the course meets); the machine holds one transition per
+route that changes state, without conditions, and :meth:`CompiledProtocol.step` executes the
+chosen route's transition on the machine, which sets the course's state. Events that do not
 change state never touch the machine: they are looked up in a plain dict of what each state
 allows. See docs/architecture.md for the measurements behind this shape.
 """
@@ -13,11 +14,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
 from transitions import Machine
+from transitions.core import EventData, Transition
 
 from iptflow.engine.events import Event, EventType
 from iptflow.errors import PluginError, ProtocolError
@@ -57,14 +59,16 @@ class BoundRequirement:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One way an event can go from a state: its destination and its requirements."""
+    """One way an event can go from a state: its destination and its requirements.
+
+    ``transition`` is this route's own transition on the shared machine (None for a route
+    that keeps the state).
+    """
 
     when: tuple[tuple[str, str], ...]
     dest: str | None
     requires: tuple[BoundRequirement, ...]
-
-    def matches(self, course: Course) -> bool:
-        return when_holds(course.facts, self.when)
+    transition: Transition | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,16 +107,6 @@ def params_problem(fn: Callable[..., Any], params: dict[str, Any]) -> str | None
 def when_holds(facts: Any, when: tuple[tuple[str, str], ...]) -> bool:
     """Whether a course's facts meet a route's ``when`` conditions (e.g. format = group)."""
     return all(getattr(facts, attr, None) == value for attr, value in when)
-
-
-def _route_condition(when: tuple[tuple[str, str], ...]) -> Callable[[Any], bool]:
-    """The same test as a transitions condition, so the shared machine routes identically."""
-
-    def condition(event_data: Any) -> bool:
-        return when_holds(event_data.model.facts, when)
-
-    condition.__name__ = " and ".join(f"{a}={v}" for a, v in when)
-    return condition
 
 
 class CompiledProtocol:
@@ -233,32 +227,40 @@ class CompiledProtocol:
         return BoundCheck(code, fn, dict(params), plugin, getattr(fn, "iptflow_event_types", None))
 
     def _build_machine(self) -> Machine:
+        """The shared machine: one unconditional transition per state-changing route, kept on
+        the route (``Route.transition``); the route was chosen before the machine runs."""
         machine = Machine(
             model=None,
             states=[s.name for s in self.protocol.states],
             initial=self.protocol.initial_state,
             auto_transitions=False,
             send_event=True,
-            after_state_change=[self._after_state_change],
         )
         for src, events in self.allowed.items():
             for event, routes in events.items():
+                bound = []
                 for route in routes:
-                    if route.dest is None:
-                        continue
-                    machine.add_transition(
-                        event,
-                        src,
-                        route.dest,
-                        conditions=[_route_condition(route.when)] if route.when else None,
-                    )
+                    if route.dest is not None:
+                        machine.add_transition(event, src, route.dest)
+                        transition = machine.events[event].transitions[src][-1]
+                        route = replace(route, transition=transition)
+                    bound.append(route)
+                events[event] = tuple(bound)
         return machine
 
-    @staticmethod
-    def _after_state_change(event_data: Any) -> None:
-        event_data.model._state_changed(event_data)
-
     # -- running -----------------------------------------------------------------------------
+    def route(self, state: str, event_type: str, facts: Any) -> Route | None:
+        """The route ``event_type`` takes from ``state`` for a course with these ``facts``.
+
+        The one routing decision of the engine: the first route whose ``when`` conditions the
+        facts meet (conditional routes are tried first). None when the state does not allow
+        the event or no route fits (the event is then ``not_allowed``).
+        """
+        for route in self.allowed.get(state, {}).get(event_type, ()):
+            if not route.when or when_holds(facts, route.when):
+                return route
+        return None
+
     def parse(self, raw: Any) -> Event | str:
         """Validate a raw event; return the model, or what is wrong with it."""
         if not isinstance(raw, dict):
@@ -275,10 +277,17 @@ class CompiledProtocol:
         except ValidationError as exc:
             return describe_validation_error(exc, etype)
 
-    def step(self, course: Course, event: str) -> None:
-        """Fire a state-changing event on the shared machine for this course."""
-        if not self.machine.events[event].trigger(course):  # pragma: no cover - guarded earlier
-            raise ProtocolError(f"internal: the machine refused {event} in {course.state}")
+    def step(self, course: Course, event_type: str, route: Route) -> None:
+        """Move a course along ``route`` (chosen by :meth:`route`, with a destination): the
+        shared machine executes that route's transition, which sets ``course.state``."""
+        machine = self.machine
+        transition = route.transition
+        if transition is None:  # pragma: no cover - step is only called for a destination
+            raise ProtocolError(f"internal: {event_type} from {course.state} changes no state")
+        data = EventData(
+            machine.get_state(course.state), machine.events[event_type], machine, course, (), {}
+        )
+        transition.execute(data)
 
 
 def describe_validation_error(exc: ValidationError, etype: str | None = None) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
-from iptflow.engine.course import Course
+from iptflow.engine.course import Course, NoEventData
 from iptflow.engine.machine import CompiledProtocol
 
 #: guard name -> the action that satisfies it ("event:TYPE", "measure:INSTRUMENT",
@@ -232,7 +232,7 @@ class Clinician:
                 if not trial.apply(payload).ok:
                     continue
                 try:
-                    after = req.failure(trial, _Probe(etype))
+                    after = req.failure(trial, NoEventData(etype))
                 except AttributeError:
                     continue
                 if after != message:
@@ -244,14 +244,6 @@ class Clinician:
 
 class Stuck(Exception):
     """The clinician cannot make the goal event possible from here."""
-
-
-class _Probe:
-    def __init__(self, etype: str) -> None:
-        self.type = etype
-
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(name)
 
 
 def copy_course(course: Course) -> Course:

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from iptflow.engine.course import Course
@@ -58,14 +59,12 @@ def requirement_targets(compiled: CompiledProtocol) -> list[str]:
 
 
 def effective_route(compiled: CompiledProtocol, attrs: dict[str, Any], state: str, event: str) -> int | None:
-    """Which route an event takes for a course with these opening attributes."""
-    routes = compiled.allowed.get(state, {}).get(event)
-    if not routes:
+    """Which route (its index) an event takes for a course with these opening attributes, as
+    the engine decides it (``CompiledProtocol.route``); None: the event is not allowed."""
+    route = compiled.route(state, event, SimpleNamespace(**attrs))
+    if route is None:
         return None
-    for i, route in enumerate(routes):
-        if not route.when or all(attrs.get(k) == v for k, v in route.when):
-            return i
-    return None  # no route fits: the engine rejects the event not_allowed for such a course
+    return next(i for i, r in enumerate(compiled.allowed[state][event]) if r is route)
 
 
 def state_path(compiled: CompiledProtocol, attrs: dict[str, Any], target: str) -> list[str] | None:
@@ -136,7 +135,8 @@ class _Builder:
         routes = self.compiled.allowed.get(course.state, {}).get(event["type"])
         key = None
         if routes:
-            key = (course.state, event["type"], routes.index(course._route(routes)))
+            key = (course.state, event["type"],
+                   routes.index(self.compiled.route(course.state, event["type"], course.facts)))
         before = course.state
         result = course.apply(event)
         line = dict(event)
@@ -263,8 +263,7 @@ def _break_requirement(b: _Builder, event: str, name: str) -> bool:
     course = b.course
     compiled = b.compiled
     assert course is not None
-    routes = compiled.allowed[course.state][event]
-    route = course._route(routes)
+    route = compiled.route(course.state, event, course.facts)
     if route is None or name not in {r.name for r in route.requires}:
         return False
     req = compiled.requirements[name]
@@ -273,7 +272,7 @@ def _break_requirement(b: _Builder, event: str, name: str) -> bool:
         parsed = compiled.parse({**payload, "at": START.isoformat()})
         if isinstance(parsed, str):
             return False
-        r = c._route(compiled.allowed[c.state][event])
+        r = compiled.route(c.state, event, c.facts)
         return r is not None and name in {x.name for x in r.requires} and bool(req.failure(c, parsed))
 
     for payload in _variants(compiled, b.clinician, course, event, route):
@@ -345,7 +344,7 @@ def cover_transitions(compiled: CompiledProtocol, prefix: str | None = None) -> 
         assert course is not None
         for event in list(compiled.allowed_lists[course.state]):
             routes = compiled.allowed[course.state][event]
-            route = course._route(routes)
+            route = compiled.route(course.state, event, course.facts)
             if route is None:  # no route of this event fits the course (its when conditions)
                 continue
             key = (course.state, event, routes.index(route))
@@ -459,9 +458,8 @@ def random_courses(compiled: CompiledProtocol, n: int, seed: int, prefix: str | 
                 event = rnd.choice(sorted(compiled.event_types.keys() - {"course_opened"}))
                 if event in ("course_discontinued", "course_referred"):
                     continue
-                routes = compiled.allowed[course.state].get(event)
                 variants = list(_variants(compiled, clinician, course, event,
-                                          course._route(routes) if routes else None))
+                                          compiled.route(course.state, event, course.facts)))
                 b.fire(rnd.choice(variants))
                 continue
             goal = _next_goal(compiled, attrs, course.state, final_goal)
