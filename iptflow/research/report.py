@@ -17,7 +17,6 @@ was opened under (to know the state after each event) and returns a JSON-ready d
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter, defaultdict
 from datetime import datetime
@@ -26,6 +25,7 @@ from typing import Any
 from iptflow.engine.course import Course
 from iptflow.engine.events import parse_timestamp
 from iptflow.engine.machine import CompiledProtocol
+from iptflow.store.api import Store
 
 PHASE_ORDER = ("assessment", "pre_group", "initial", "middle", "preventive", "termination",
                "maintenance")
@@ -79,7 +79,7 @@ def _course_facts(course_events: list[dict[str, Any]], compiled: CompiledProtoco
     }
 
 
-def build_report(store: Any) -> dict[str, Any]:
+def build_report(store: Store) -> dict[str, Any]:
     """The report of every course in a store (``iptflow.store.Store``)."""
     rows = store.list()
     compiled_by_fp: dict[str, CompiledProtocol] = {}
@@ -142,16 +142,10 @@ def _ordered(d: dict[str, Any]) -> list[tuple[str, Any]]:
     return sorted(d.items(), key=key)
 
 
-def _runs(store: Any) -> list[dict[str, Any]]:
-    from iptflow.research.simulate import RUNS_TABLE
-
-    table = store.db[RUNS_TABLE]
-    if not table.exists():
-        return []
+def _runs(store: Store) -> list[dict[str, Any]]:
     return [
-        {"run": r["run"], "protocol": r["protocol"], "adaptations": json.loads(r["adaptations"]),
-         "n": r["n"], "seed": r["seed"]}
-        for r in table.rows_where(order_by="run")
+        {"run": r.run, "protocol": r.protocol, "adaptations": r.adaptations, "n": r.n, "seed": r.seed}
+        for r in store.simulation_runs()
     ]
 
 

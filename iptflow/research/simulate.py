@@ -14,7 +14,6 @@ marked ``synthetic``. The run itself is recorded in the ``simulation_runs`` tabl
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import random
 from collections.abc import Callable, Iterator, Sequence
@@ -29,11 +28,11 @@ from iptflow.engine.registry import Registry, default_registry
 from iptflow.research.clinician import SESSION, Clinician, Stuck
 from iptflow.research.generate import _next_goal
 from iptflow.research.model import TrajectoryModel
+from iptflow.store.api import Store
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 MAX_EVENTS = 400
 BATCH = 250
-RUNS_TABLE = "simulation_runs"
 
 
 def _iso(t: datetime) -> str:
@@ -325,8 +324,6 @@ class SimulationSummary:
 def simulate_cohort(spec: SimulationSpec, db_path: str | Path, *, workers: int = 1,
                     progress: Callable[[int], None] | None = None) -> SimulationSummary:
     """Simulate ``spec.n`` courses into the store at ``db_path`` (every course marked synthetic)."""
-    from iptflow.store.api import Store
-
     registry = _registry(spec.protocol_dirs)
     compiled = registry.compile(spec.protocol, spec.adaptations)  # unknown protocol: fail early
     states: dict[str, int] = {}
@@ -343,20 +340,15 @@ def simulate_cohort(spec: SimulationSpec, db_path: str | Path, *, workers: int =
                              dict(sorted(states.items())))
 
 
-def _record_run(store: Any, spec: SimulationSpec, compiled: CompiledProtocol) -> None:
-    db = store.db
-    table = db[RUNS_TABLE]  # created by migration m003_simulation_runs
-    run = (db.execute(f"SELECT COALESCE(MAX(run), 0) + 1 FROM {RUNS_TABLE}").fetchone()[0])
-    table.insert({
-        "run": run,
-        "protocol": compiled.protocol.id,
-        "adaptations": json.dumps(list(compiled.protocol.adaptations)),
-        "fingerprint": compiled.fingerprint,
-        "n": spec.n,
-        "seed": spec.seed,
-        "model": json.dumps(spec.model.model_dump(mode="json"), sort_keys=True),
-        "synthetic": 1,
-    })
+def _record_run(store: Store, spec: SimulationSpec, compiled: CompiledProtocol) -> None:
+    store.record_simulation_run(
+        protocol=compiled.protocol.id,
+        adaptations=list(compiled.protocol.adaptations),
+        fingerprint=compiled.fingerprint,
+        n=spec.n,
+        seed=spec.seed,
+        model=spec.model.model_dump(mode="json"),
+    )
 
 
 def default_workers() -> int:

@@ -2,9 +2,11 @@
 
 >>> from iptflow.store import Store
 
-:class:`Store` is the API; the SQL lives in :mod:`iptflow.store.recorder`, rows and reports
-in :mod:`iptflow.store.rows`, hashing in :mod:`iptflow.store.hashing`, the chain check in
-:mod:`iptflow.store.verify` and the schema in :mod:`iptflow.store.migrations`.
+:class:`Store` is the API; every SQL statement lives in :mod:`iptflow.store.recorder`, the
+replay of stored logs and pinned protocols in :mod:`iptflow.store.loading`, what may be
+imported in :mod:`iptflow.store.sources`, rows and reports in :mod:`iptflow.store.rows`,
+hashing in :mod:`iptflow.store.hashing`, the chain check in :mod:`iptflow.store.verify` and
+the schema in :mod:`iptflow.store.migrations`.
 """
 
 from iptflow.store.api import Store
@@ -18,7 +20,14 @@ from iptflow.store.errors import (
     StoreError,
     UnknownCourse,
 )
-from iptflow.store.rows import CourseRow, ImportResult, Problem, StoredEvent, VerifyReport
+from iptflow.store.rows import (
+    CourseRow,
+    ImportResult,
+    Problem,
+    SimulationRun,
+    StoredEvent,
+    VerifyReport,
+)
 
 __all__ = [
     "CorruptCourse",
@@ -30,6 +39,7 @@ __all__ = [
     "MissingProtocol",
     "NoDatabase",
     "Problem",
+    "SimulationRun",
     "Store",
     "StoreError",
     "StoredEvent",

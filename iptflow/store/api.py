@@ -18,6 +18,10 @@ Guarantees (docs/store.md has the details): every accepted event and its course'
 are written in one ``BEGIN IMMEDIATE`` transaction; a rejected event writes nothing; events are
 append-only and hash-chained per course; a course loads by replaying its log on the resolved
 protocol it was opened under.
+
+The seam: :class:`Store` decides (the engine's checks, idempotency keys, ``expected_seq``, the
+course cache); :mod:`~iptflow.store.recorder` runs every SQL statement, inside transactions
+the Store opens; :mod:`~iptflow.store.loading` turns stored rows back into courses.
 """
 
 from __future__ import annotations
@@ -26,20 +30,14 @@ import json
 import os
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from pydantic import ValidationError
 from sqlite_utils import Database
 
 from iptflow.engine.course import Course
-from iptflow.engine.machine import CompiledProtocol
 from iptflow.engine.registry import Registry, default_registry
-from iptflow.engine.results import Accepted, Rejection, Result
-from iptflow.errors import EventRejected, ProtocolError
-from iptflow.protocol.models import ResolvedProtocol
+from iptflow.engine.results import Rejection, Result
 from iptflow.store.errors import (
     CorruptCourse,
     CourseExists,
@@ -50,9 +48,12 @@ from iptflow.store.errors import (
     StoreError,
     UnknownCourse,
 )
-from iptflow.store.hashing import decode_event, encode_event, event_hash
-from iptflow.store.migrations import migrations
-from iptflow.store.rows import CourseRow, ImportResult, StoredEvent, VerifyReport
+from iptflow.store.hashing import body_or_rejection, decode_event, encoded
+from iptflow.store.loading import PinnedProtocols, decode_log, derived_columns, load_course, stored_result
+from iptflow.store.recorder import RecordConflict, Recorder, utc_now
+from iptflow.store.rows import CourseRow, ImportResult, SimulationRun, StoredEvent, VerifyReport
+from iptflow.store.sources import Source, course_of, replayed_file
+from iptflow.store.verify import verify_store
 
 __all__ = [
     "CorruptCourse",
@@ -63,6 +64,7 @@ __all__ = [
     "ImportResult",
     "MissingProtocol",
     "NoDatabase",
+    "SimulationRun",
     "Store",
     "StoreError",
     "StoredEvent",
@@ -70,37 +72,29 @@ __all__ = [
     "VerifyReport",
 ]
 
-SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
-
-
-def utc_now() -> str:
-    """The default ``clock``: the wall-clock time, for the ``recorded_at`` audit column only."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
 
 class Store:
     """A SQLite database of courses. Open it with :meth:`open`; close it (or use ``with``).
 
-    One ``Store`` belongs to one thread; any number of processes may open the same file.
+    One ``Store`` belongs to one thread; any number of processes may open the same file. Its
+    SQL goes through ``recorder`` (:class:`~iptflow.store.recorder.Recorder`), its stored
+    protocols through ``protocols`` (:class:`~iptflow.store.loading.PinnedProtocols`).
     """
 
     def __init__(
         self,
-        db: Database,
-        path: str,
+        recorder: Recorder,
         registry: Registry | None,
         clock: Callable[[], str] | None,
         cache_size: int,
     ) -> None:
-        self.db = db
-        self.conn: sqlite3.Connection = db.conn
-        self.path = path
+        self.recorder = recorder
+        self.protocols = PinnedProtocols(recorder, lambda: self.registry)
         self._registry = registry
         self._clock = clock
         self._cache_size = cache_size
         # course_id -> (last_seq, last_hash, live Course); never handed out
         self._cache: OrderedDict[str, tuple[int, str, Course]] = OrderedDict()
-        self._compiled: dict[str, CompiledProtocol] = {}
 
     # -- opening and closing ---------------------------------------------------------------------
     @classmethod
@@ -130,44 +124,15 @@ class Store:
             stores no wall-clock time (deterministic files, e.g. for simulated data).
         :param cache_size: how many live courses to keep in memory to make ``apply`` fast.
         """
-        name = os.fspath(path)
-        sync = synchronous.upper()
-        if sync not in SYNCHRONOUS:
-            raise StoreError(
-                f"synchronous must be one of {', '.join(SYNCHRONOUS)}, got {synchronous!r}"
-            )
-        memory = name == ":memory:"
-        if not memory and not create and not os.path.exists(name):
-            raise NoDatabase(f"no database at {name}", path=name)
-        if not memory and os.path.isdir(name):
-            raise StoreError(f"{name} is a directory, not a database file", path=name)
-        try:
-            conn = sqlite3.connect(name, timeout=timeout, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {name}: {exc}", path=name) from None
-        try:
-            if not memory:
-                conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA synchronous={sync}")
-            db = Database(conn, execute_plugins=False)
-            if migrations.pending(db):
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    migrations.apply(db)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise StoreError(f"{name} is not a usable iptflow database: {exc}", path=name) from None
-        return cls(db, name, registry, clock, cache_size)
+        recorder = Recorder.open(
+            os.fspath(path), synchronous=synchronous, create=create, timeout=timeout
+        )
+        return cls(recorder, registry, clock, cache_size)
 
     def close(self) -> None:
         """Close the connection (committed events are already durable)."""
         self._cache.clear()
-        self.conn.close()
+        self.recorder.close()
 
     def __enter__(self) -> Store:
         return self
@@ -179,161 +144,36 @@ class Store:
         return f"<Store {self.path}>"
 
     @property
+    def path(self) -> str:
+        return self.recorder.path
+
+    @property
+    def db(self) -> Database:
+        """The sqlite-utils database, to inspect (write through the Store's methods)."""
+        return self.recorder.db
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The SQLite connection, to inspect (write through the Store's methods)."""
+        return self.recorder.conn
+
+    @property
     def registry(self) -> Registry:
         if self._registry is None:
             self._registry = default_registry()
         return self._registry
 
-    # -- transactions ----------------------------------------------------------------------------
-    @contextmanager
-    def _write(self) -> Iterator[None]:
-        """A write transaction: ``BEGIN IMMEDIATE`` takes the write lock before any read."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-        try:
-            self.conn.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-
-    @contextmanager
-    def _read(self) -> Iterator[None]:
-        """A read transaction: every read inside it sees one snapshot of the database."""
-        if self.conn.in_transaction:
-            yield
-            return
-        self.conn.execute("BEGIN")
-        try:
-            yield
-        finally:
-            if self.conn.in_transaction:
-                self.conn.execute("COMMIT")
-
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        cursor = self.conn.execute(sql, params)
-        keys = [d[0] for d in cursor.description]
-        return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
-
-    def _course_row(self, course_id: str) -> dict[str, Any] | None:
-        rows = self._rows("SELECT * FROM courses WHERE id = ?", (course_id,))
-        return rows[0] if rows else None
-
+    # -- loading ---------------------------------------------------------------------------------
     def _existing_row(self, course_id: str) -> dict[str, Any]:
         """The course's row; :class:`UnknownCourse` when the store does not hold it (reading)."""
-        row = self._course_row(course_id)
+        row = self.recorder.course_row(course_id)
         if row is None:
             raise UnknownCourse(f"no course {course_id!r} in {self.path}", course_id=course_id)
         return row
 
-    def _event_rows(self, course_id: str) -> list[dict[str, Any]]:
-        return self._rows("SELECT * FROM events WHERE course_id = ? ORDER BY seq", (course_id,))
-
-    # -- protocols -------------------------------------------------------------------------------
-    def _compiled_for(self, fingerprint: str, course_id: str) -> CompiledProtocol:
-        """The compiled protocol stored under ``fingerprint`` (cached per store)."""
-        compiled = self._compiled.get(fingerprint)
-        if compiled is not None:
-            return compiled
-        rows = self._rows("SELECT resolved FROM protocols WHERE fingerprint = ?", (fingerprint,))
-        if not rows:
-            raise MissingProtocol(
-                f"course {course_id}: its resolved protocol {fingerprint} is not in the store",
-                course_id=course_id,
-                fingerprint=fingerprint,
-            )
-        try:
-            resolved = ResolvedProtocol.model_validate_json(rows[0]["resolved"])
-        except ValidationError as exc:
-            raise CorruptCourse(
-                f"course {course_id}: the stored protocol {fingerprint} does not validate: "
-                f"{exc.error_count()} problem(s), first: {exc.errors()[0]['msg']}",
-                course_id=course_id,
-                fingerprint=fingerprint,
-            ) from None
-        if resolved.fingerprint != fingerprint:
-            raise CorruptCourse(
-                f"course {course_id}: the stored protocol under {fingerprint} has fingerprint "
-                f"{resolved.fingerprint} (it was changed after it was stored)",
-                course_id=course_id,
-                fingerprint=fingerprint,
-            )
-        try:
-            compiled = self.registry.compile_resolved(resolved)
-        except ProtocolError as exc:
-            raise MissingProtocol(
-                f"course {course_id}: its protocol {resolved.id} {resolved.version} cannot be "
-                f"compiled with the installed plugins: {exc.message}",
-                course_id=course_id,
-                fingerprint=fingerprint,
-            ) from None
-        self._compiled[fingerprint] = compiled
-        return compiled
-
-    def _store_protocol(self, resolved: ResolvedProtocol) -> None:
-        """Store a resolved protocol under its fingerprint unless it is already there."""
-        if self.conn.execute(
-            "SELECT 1 FROM protocols WHERE fingerprint = ?", (resolved.fingerprint,)
-        ).fetchone():
-            return
-        self.conn.execute(
-            "INSERT OR IGNORE INTO protocols (fingerprint, protocol_id, version, adaptations, "
-            "resolved) VALUES (?, ?, ?, ?, ?)",
-            (
-                resolved.fingerprint,
-                resolved.id,
-                resolved.version,
-                json.dumps(resolved.adaptations),
-                resolved.canonical_json(),
-            ),
-        )
-
-    # -- loading = replay ------------------------------------------------------------------------
-    def _replay(self, row: dict[str, Any], events: list[dict[str, Any]]) -> Course:
-        """Rebuild a course from its stored rows; check it against the course row."""
-        course_id = row["id"]
-        compiled = self._compiled_for(row["fingerprint"], course_id)
-        if not events:
-            raise CorruptCourse(f"course {course_id}: its log is empty", course_id=course_id)
-        bodies = []
-        for ev in events:
-            try:
-                bodies.append(decode_event(ev["body"]))
-            except ValueError as exc:
-                raise CorruptCourse(
-                    f"course {course_id}: event {ev['seq']} is not valid JSON: {exc}",
-                    course_id=course_id,
-                    seq=ev["seq"],
-                ) from None
-        try:
-            course = Course.replay(bodies, self.registry, notify=False, compiled=compiled)
-        except EventRejected as exc:
-            seq = _first_rejected(bodies, compiled, self.registry)
-            raise CorruptCourse(
-                f"course {course_id}: event {seq} is rejected on replay "
-                f"({exc.rejection.code}: {exc.rejection.message})",
-                course_id=course_id,
-                seq=seq,
-            ) from None
-        last = events[-1]
-        if course.seq != row["last_seq"] or last["seq"] != row["last_seq"]:
-            raise CorruptCourse(
-                f"course {course_id}: the course row says last seq {row['last_seq']}, "
-                f"the log replays to {course.seq}",
-                course_id=course_id,
-            )
-        if last["hash"] != row["last_hash"]:
-            raise CorruptCourse(
-                f"course {course_id}: the course row's last hash does not match event {last['seq']}",
-                course_id=course_id,
-                seq=last["seq"],
-            )
-        return course
+    def _load(self, row: dict[str, Any], events: list[dict[str, Any]]) -> Course:
+        """Replay a course's rows on the protocol it was opened under (``loading.load_course``)."""
+        return load_course(row, events, self.protocols.compiled(row["fingerprint"], row["id"]))
 
     def get(self, course_id: str) -> Course:
         """The course, rebuilt by replaying its log on the protocol it was opened under.
@@ -342,10 +182,10 @@ class Store:
         not change the store; use :meth:`apply` for that. Raises :class:`UnknownCourse`,
         :class:`MissingProtocol` or :class:`CorruptCourse`.
         """
-        with self._read():
+        with self.recorder.read():
             row = self._existing_row(course_id)
-            events = self._event_rows(course_id)
-        return self._replay(row, events)
+            events = self.recorder.events(course_id)
+        return self._load(row, events)
 
     def _live(self, row: dict[str, Any]) -> Course:
         """The store's own in-memory course for ``row`` (from the cache if it is current).
@@ -358,7 +198,7 @@ class Store:
             self._cache.move_to_end(course_id)
             return cached[2]
         self._cache.pop(course_id, None)
-        return self._replay(row, self._event_rows(course_id))
+        return self._load(row, self.recorder.events(course_id))
 
     def _remember(self, course_id: str, seq: int, hash_: str, course: Course) -> None:
         if self._cache_size <= 0:
@@ -373,67 +213,27 @@ class Store:
         """``recorded_at`` for the events of one transaction (audit only; never decides)."""
         return self._clock() if self._clock is not None else None
 
-    def _derived(self, course: Course) -> dict[str, Any]:
-        outcome = course.outcome
-        return {
-            "state": course.state,
-            "last_seq": course.seq,
-            "sessions_held": course.sessions_held,
-            "outcome_status": outcome.status if outcome else None,
-            "open_reviews": json.dumps(course.open_reviews),
-            "deviations": len(course.deviations),
-        }
-
     def _insert_course(
         self,
         course: Course,
-        events: Sequence[Mapping[str, Any]],
+        events: Sequence[tuple[str, Mapping[str, Any]]],
         synthetic: bool,
         idempotency_key: str | None = None,
     ) -> str:
-        """Insert a new course (protocol row, course row, every event) in the open transaction."""
+        """Insert a new course (protocol row, course row, every ``(body, event)``) in the open
+        transaction; return its last hash."""
         resolved = course.protocol
-        course_id = course.course_id
-        self._store_protocol(resolved)
-        derived = self._derived(course)
-        opened = events[0]
-        self.conn.execute(
-            "INSERT INTO courses (id, fingerprint, protocol_id, protocol_version, adaptations, "
-            "format, state, last_seq, last_hash, created_at, updated_at, synthetic, sessions_held, "
-            "outcome_status, open_reviews, deviations) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)",
-            (
-                course_id,
-                resolved.fingerprint,
-                resolved.id,
-                resolved.version,
-                json.dumps(resolved.adaptations),
-                course.facts.format,
-                derived["state"],
-                derived["last_seq"],
-                opened["at"],
-                events[-1]["at"],
-                1 if synthetic else 0,
-                derived["sessions_held"],
-                derived["outcome_status"],
-                derived["open_reviews"],
-                derived["deviations"],
-            ),
+        self.recorder.insert_protocol(resolved)
+        return self.recorder.insert_course(
+            course.course_id,
+            resolved,
+            course.facts.format,
+            derived_columns(course),
+            events,
+            synthetic=synthetic,
+            idempotency_key=idempotency_key,
+            recorded_at=self._now(),
         )
-        self.conn.executemany(
-            "INSERT INTO course_adaptations (course_id, adaptation) VALUES (?, ?)",
-            [(course_id, a) for a in resolved.adaptations],
-        )
-        prev = resolved.fingerprint
-        recorded_at = self._now()
-        rows = []  # hash-chained first, then written with one executemany
-        for seq, event in enumerate(events, start=1):
-            key = idempotency_key if seq == 1 else None
-            rows.append(_event_row(course_id, seq, encode_event(event), event, prev, key, recorded_at))
-            prev = rows[-1][7]
-        self.conn.executemany(_INSERT_EVENT, rows)
-        self.conn.execute("UPDATE courses SET last_hash = ? WHERE id = ?", (prev, course_id))
-        return prev
 
     def open_course(
         self,
@@ -451,15 +251,15 @@ class Store:
         :param synthetic: mark the course as simulated data (research tooling).
         """
         etype = event.get("type") if isinstance(event, Mapping) else None
-        body = _encode_or_rejection(event, etype)
+        body = body_or_rejection(event, etype)
         if isinstance(body, Rejection):
             return body
         course, result = Course.try_open(event, self.registry, notify=False)
         if course is None:
             return result
         course_id = course.course_id
-        with self._write():
-            existing = self._course_row(course_id)
+        with self.recorder.write():
+            existing = self.recorder.course_row(course_id)
             if existing is not None:
                 repeated = self._repeated(existing, idempotency_key, body)
                 if repeated is not None:
@@ -469,7 +269,7 @@ class Store:
                     f"course {course_id} already exists (opened at {existing['created_at']})",
                     "course_opened",
                 )
-            hash_ = self._insert_course(course, [event], synthetic, idempotency_key)
+            hash_ = self._insert_course(course, [(body, event)], synthetic, idempotency_key)
         self._remember(course_id, 1, hash_, course)
         return result
 
@@ -493,13 +293,13 @@ class Store:
         """
         etype = event.get("type") if isinstance(event, Mapping) else None
         etype = etype if isinstance(etype, str) else None
-        body = _encode_or_rejection(event, etype)
+        body = body_or_rejection(event, etype)
         if isinstance(body, Rejection):
             return body
         live: tuple[int, str, Course] | None = None  # what to cache once the transaction ends
         try:
-            with self._write():
-                row = self._course_row(course_id)
+            with self.recorder.write():
+                row = self.recorder.course_row(course_id)
                 if row is None:
                     return Rejection(
                         "no_course", f"no course {course_id!r}: it was never opened", etype
@@ -522,11 +322,14 @@ class Store:
                     live = None  # from here on the in-memory course may be ahead of the database
                     result = course.apply(event)
                     if result.ok:
-                        live = (result.seq, self._append(row, course, result, body, event,
-                                                         idempotency_key), course)
+                        hash_ = self.recorder.append_event(
+                            row, body, event, derived_columns(course),
+                            idempotency_key=idempotency_key, recorded_at=self._now(),
+                        )
+                        live = (result.seq, hash_, course)
                     else:
                         live = (row["last_seq"], row["last_hash"], course)
-        except _Conflict as exc:
+        except RecordConflict as exc:
             self._cache.pop(course_id, None)
             return Rejection(
                 "conflict",
@@ -541,82 +344,29 @@ class Store:
             self._remember(course_id, *live)
         return result
 
-    def _append(
-        self,
-        row: dict[str, Any],
-        course: Course,
-        result: Accepted,
-        body: str,
-        event: Mapping[str, Any],
-        idempotency_key: str | None,
-    ) -> str:
-        """Write an accepted event and the course's derived row (inside the transaction)."""
-        course_id = row["id"]
-        event_row = _event_row(
-            course_id, result.seq, body, event, row["last_hash"], idempotency_key, self._now()
-        )
-        hash_ = event_row[7]
-        try:
-            self.conn.execute(_INSERT_EVENT, event_row)
-        except sqlite3.IntegrityError as exc:
-            raise _Conflict(str(exc)) from exc
-        derived = self._derived(course)
-        self.conn.execute(
-            "UPDATE courses SET state = ?, last_seq = ?, last_hash = ?, updated_at = ?, "
-            "sessions_held = ?, outcome_status = ?, open_reviews = ?, deviations = ? "
-            "WHERE id = ?",
-            (
-                derived["state"],
-                derived["last_seq"],
-                hash_,
-                event["at"],
-                derived["sessions_held"],
-                derived["outcome_status"],
-                derived["open_reviews"],
-                derived["deviations"],
-                course_id,
-            ),
-        )
-        return hash_
-
     def _repeated(self, row: dict[str, Any], idempotency_key: str | None, body: str) -> Result | None:
-        """The stored result of an event already written under this idempotency key, if any
-        (the same key with a different event raises :class:`IdempotencyKeyReused`)."""
+        """The result an event already written under this idempotency key got when it was
+        stored, if any (the same key with a different event raises :class:`IdempotencyKeyReused`)."""
+        course_id = row["id"]
         if idempotency_key is None:
             return None
-        stored = self._rows(
-            "SELECT seq, body FROM events WHERE course_id = ? AND idempotency_key = ?",
-            (row["id"], idempotency_key),
-        )
-        if not stored:
+        stored = self.recorder.event_with_key(course_id, idempotency_key)
+        if stored is None:
             return None
-        _check_same_event(stored[0]["body"], body, idempotency_key, row["id"])
-        return self._result_of(row, stored[0]["seq"])
-
-    def _result_of(self, row: dict[str, Any], seq: int) -> Result:
-        """The result the event at ``seq`` got when it was stored (replayed silently)."""
-        course_id = row["id"]
-        compiled = self._compiled_for(row["fingerprint"], course_id)
-        events = self._rows(
-            "SELECT body FROM events WHERE course_id = ? AND seq <= ? ORDER BY seq", (course_id, seq)
-        )
-        bodies = [decode_event(e["body"]) for e in events]
-        course, result = Course.try_open(bodies[0], self.registry, notify=False, compiled=compiled)
-        for body in bodies[1:]:
-            if course is None or not result.ok:
-                break
-            result = course.apply(body)
-        if not result.ok:
-            raise CorruptCourse(
-                f"course {course_id}: event {seq} is rejected on replay ({result.code})",
+        if decode_event(stored["body"]) != decode_event(body):
+            raise IdempotencyKeyReused(
+                f"course {course_id}: idempotency key {idempotency_key!r} was already used for "
+                "a different event",
                 course_id=course_id,
-                seq=seq,
+                idempotency_key=idempotency_key,
             )
-        return result
+        events = self.recorder.events(course_id, upto=stored["seq"])
+        compiled = self.protocols.compiled(row["fingerprint"], course_id)
+        return stored_result(course_id, decode_log(course_id, events), compiled)
 
     # -- reading ---------------------------------------------------------------------------------
     def exists(self, course_id: str) -> bool:
-        return self._course_row(course_id) is not None
+        return self.recorder.course_row(course_id) is not None
 
     def row(self, course_id: str) -> CourseRow:
         """The course's row (protocol, last seq, derived summary) without replaying it."""
@@ -624,9 +374,9 @@ class Store:
 
     def history(self, course_id: str) -> list[StoredEvent]:
         """Every stored event of a course, in order, with its seq, hash chain and audit data."""
-        with self._read():
+        with self.recorder.read():
             self._existing_row(course_id)
-            rows = self._event_rows(course_id)
+            rows = self.recorder.events(course_id)
         return [StoredEvent.from_row(r) for r in rows]
 
     def list(
@@ -638,35 +388,20 @@ class Store:
         synthetic: bool | None = None,
     ) -> list[CourseRow]:
         """Course rows, by id, filtered by state, protocol id, adaptation and synthetic flag."""
-        where, params = [], []
-        if state is not None:
-            where.append("state = ?")
-            params.append(state)
-        if protocol is not None:
-            where.append("protocol_id = ?")
-            params.append(protocol)
-        if adaptation is not None:
-            where.append(
-                "id IN (SELECT course_id FROM course_adaptations WHERE adaptation = ?)"
-            )
-            params.append(adaptation)
-        if synthetic is not None:
-            where.append("synthetic = ?")
-            params.append(1 if synthetic else 0)
-        sql = "SELECT * FROM courses"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return [CourseRow.from_row(r) for r in self._rows(sql + " ORDER BY id", params)]
+        rows = self.recorder.course_rows(
+            state=state, protocol=protocol, adaptation=adaptation, synthetic=synthetic
+        )
+        return [CourseRow.from_row(r) for r in rows]
 
     def count(self) -> int:
-        return int(self.conn.execute("SELECT count(*) FROM courses").fetchone()[0])
+        return self.recorder.count()
 
     # -- course files ----------------------------------------------------------------------------
     def export_course_file(self, course_id: str) -> str:
         """The course as a course file (SPEC §6): its stored events, one per line, as given."""
-        with self._read():
+        with self.recorder.read():
             self._existing_row(course_id)
-            rows = self._event_rows(course_id)
+            rows = self.recorder.events(course_id)
         return "".join(r["body"] + "\n" for r in rows)
 
     def import_course_file(
@@ -680,33 +415,17 @@ class Store:
         their ``expect_error`` said are always skipped. An unusable file raises
         :class:`~iptflow.errors.CourseFileError`; an id already stored :class:`CourseExists`.
         """
-        from iptflow.engine.replay import replay_file
-
         name = os.fspath(path)
-        result = replay_file(name, self.registry)
-        if result.course is None:
-            first = result.rejected[0] if result.rejected else {}
-            raise ImportRefused(
-                f"{name}: the course was not opened ({first.get('code')}: {first.get('message')})",
-                file=name,
-            )
-        if result.exit_status != 0 and not skip_rejected:
-            problems = [
-                f"line {r['line']}: {r['code']}: {r['message']}" for r in result.rejected
-            ] + [f"line {f['line']}: {f['message']}" for f in result.expectations_failed]
-            raise ImportRefused(
-                f"{name}: not imported: {problems[0]}"
-                + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
-                file=name,
-            )
+        result = replayed_file(name, self.registry, skip_rejected=skip_rejected)
+        assert result.course is not None
         course = result.course
-        with self._write():
-            if self._course_row(course.course_id) is not None:
+        with self.recorder.write():
+            if self.recorder.course_row(course.course_id) is not None:
                 raise CourseExists(
                     f"{name}: course {course.course_id} is already in {self.path}",
                     course_id=course.course_id,
                 )
-            hash_ = self._insert_course(course, course.history, synthetic)
+            hash_ = self._insert_course(course, encoded(course.history), synthetic)
         self._remember(course.course_id, course.seq, hash_, course)
         return ImportResult(
             file=name,
@@ -718,7 +437,7 @@ class Store:
 
     def import_many(
         self,
-        sources: Iterable[Course | Sequence[Mapping[str, Any]] | str | os.PathLike[str]],
+        sources: Iterable[Source],
         *,
         synthetic: bool = False,
     ) -> list[str]:
@@ -730,106 +449,47 @@ class Store:
         :meth:`import_course_file` without ``skip_rejected``). A course id already stored,
         or given twice, raises :class:`CourseExists`.
         """
-        from iptflow.engine.replay import replay_file
-
         ids: list[str] = []
-        pending: list[Course] = []
-        for source in sources:
-            if isinstance(source, Course):
-                course = source
-            elif isinstance(source, (str, os.PathLike)):
-                result = replay_file(os.fspath(source), self.registry)
-                if result.course is None or result.exit_status != 0:
-                    raise ImportRefused(
-                        f"{os.fspath(source)}: not imported: it does not replay cleanly "
-                        f"(iptflow replay {os.fspath(source)} shows why)",
-                        file=os.fspath(source),
-                    )
-                course = result.course
-            else:
-                course = Course.replay(list(source), self.registry, notify=False)
-            pending.append(course)
+        pending = [course_of(source, self.registry) for source in sources]
         seen: set[str] = set()
-        with self._write():
+        with self.recorder.write():
             for course in pending:
                 cid = course.course_id
-                if cid in seen or self._course_row(cid) is not None:
+                if cid in seen or self.recorder.course_row(cid) is not None:
                     raise CourseExists(f"course {cid} is already in {self.path}", course_id=cid)
                 seen.add(cid)
-                self._insert_course(course, course.history, synthetic)
+                self._insert_course(course, encoded(course.history), synthetic)
                 ids.append(cid)
         return ids
 
-    # -- audit -----------------------------------------------------------------------------------
+    # -- audit and research -----------------------------------------------------------------------
     def verify(self, *, integrity: bool = True) -> VerifyReport:
-        """Check every course's hash chain, replay and derived row; see :mod:`iptflow.store_verify`."""
-        from iptflow.store.verify import verify_store
+        """Check every course's hash chain, replay and derived row; see :mod:`iptflow.store.verify`."""
+        return verify_store(self.recorder, self.protocols, integrity=integrity)
 
-        return verify_store(self, integrity=integrity)
+    def record_simulation_run(
+        self,
+        *,
+        protocol: str,
+        adaptations: Sequence[str],
+        fingerprint: str,
+        n: int,
+        seed: int,
+        model: Mapping[str, Any],
+    ) -> int:
+        """Record a run of ``iptflow simulate`` (what generated this store's synthetic courses)
+        in its own transaction; return its run number (1, 2, ...)."""
+        with self.recorder.write():
+            return self.recorder.insert_simulation_run(
+                protocol,
+                json.dumps(list(adaptations)),
+                fingerprint,
+                n,
+                seed,
+                json.dumps(dict(model), sort_keys=True),
+            )
 
-
-_INSERT_EVENT = (
-    "INSERT INTO events (course_id, seq, type, at, actor, body, prev_hash, hash, "
-    "idempotency_key, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-def _event_row(
-    course_id: str,
-    seq: int,
-    body: str,
-    event: Mapping[str, Any],
-    prev_hash: str,
-    idempotency_key: str | None,
-    recorded_at: str | None,
-) -> tuple[Any, ...]:
-    """An events row; its hash (chained on ``prev_hash``) is at index 7."""
-    actor = event.get("actor")
-    return (
-        course_id,
-        seq,
-        event["type"],
-        event["at"],
-        actor if isinstance(actor, str) else None,
-        body,
-        prev_hash,
-        event_hash(prev_hash, course_id, seq, body),
-        idempotency_key,
-        recorded_at,
-    )
-
-
-class _Conflict(Exception):
-    """A lost race on the (course_id, seq) primary key: mapped to the ``conflict`` rejection."""
-
-
-def _encode_or_rejection(event: Any, etype: str | None) -> str | Rejection:
-    if not isinstance(event, Mapping):
-        return Rejection("invalid_event", "an event must be a JSON object", None)
-    try:
-        return encode_event(event)
-    except (TypeError, ValueError) as exc:
-        return Rejection("invalid_event", f"the event is not storable as strict JSON: {exc}", etype)
-
-
-def _check_same_event(stored_body: str, body: str, key: str, course_id: str) -> None:
-    if decode_event(stored_body) != decode_event(body):
-        raise IdempotencyKeyReused(
-            f"course {course_id}: idempotency key {key!r} was already used for a different event",
-            course_id=course_id,
-            idempotency_key=key,
-        )
-
-
-def _first_rejected(
-    bodies: list[Any], compiled: CompiledProtocol, registry: Registry
-) -> int:
-    """The seq of the first stored event that replay rejects (1-based)."""
-    course, result = Course.try_open(bodies[0], registry, notify=False, compiled=compiled)
-    if course is None:
-        return 1
-    for seq, body in enumerate(bodies[1:], start=2):
-        if not course.apply(body).ok:
-            return seq
-    return len(bodies)
+    def simulation_runs(self) -> list[SimulationRun]:
+        """The recorded simulation runs, by run number."""
+        return [SimulationRun.from_row(r) for r in self.recorder.simulation_runs()]
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from iptflow.engine.jsonio import strict_loads
+from iptflow.engine.results import Rejection
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
@@ -25,6 +26,22 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan
 def encode_event(event: Mapping[str, Any]) -> str:
     """The stored JSON text of an event. Raises ValueError or TypeError if it is not JSON."""
     return _ENCODER.encode(dict(event))  # json.dumps with these options, without a new encoder
+
+
+def encoded(events: Iterable[Mapping[str, Any]]) -> list[tuple[str, Mapping[str, Any]]]:
+    """Events as ``(stored body, event)`` pairs, as ``Recorder.insert_course`` takes them."""
+    return [(encode_event(event), event) for event in events]
+
+
+def body_or_rejection(event: Any, etype: str | None) -> str | Rejection:
+    """The stored JSON text of an event, or the ``invalid_event`` rejection it gets when it is
+    not a JSON object (``etype``: its type, for the rejection)."""
+    if not isinstance(event, Mapping):
+        return Rejection("invalid_event", "an event must be a JSON object", None)
+    try:
+        return encode_event(event)
+    except (TypeError, ValueError) as exc:
+        return Rejection("invalid_event", f"the event is not storable as strict JSON: {exc}", etype)
 
 
 #: Parse a stored body: strict JSON, with the engine's decoder for course files.

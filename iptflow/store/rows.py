@@ -1,4 +1,5 @@
-"""What the store returns when read: course rows, stored events, verify reports, imports."""
+"""What the store returns when read: course rows, stored events, verify reports, imports and
+simulation runs."""
 
 from __future__ import annotations
 
@@ -150,6 +151,36 @@ class ImportResult:
     events: int
     skipped: list[dict[str, Any]]
     state: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationRun:
+    """A recorded run of ``iptflow simulate``: what generated a store's synthetic courses."""
+
+    run: int
+    protocol: str
+    adaptations: list[str]
+    fingerprint: str
+    n: int
+    seed: int
+    model: dict[str, Any]
+    synthetic: bool
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> SimulationRun:
+        return cls(
+            run=row["run"],
+            protocol=row["protocol"],
+            adaptations=json.loads(row["adaptations"]),
+            fingerprint=row["fingerprint"],
+            n=row["n"],
+            seed=row["seed"],
+            model=json.loads(row["model"]),
+            synthetic=bool(row["synthetic"]),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

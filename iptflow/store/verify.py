@@ -11,57 +11,55 @@ the replayed log. Stored protocols are checked against their fingerprints, and w
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-from iptflow.engine.course import Course
 from iptflow.store.errors import StoreError
 from iptflow.store.hashing import decode_event, event_hash
+from iptflow.store.loading import PinnedProtocols, derived_columns, replay_log
+from iptflow.store.recorder import Recorder
 from iptflow.store.rows import Problem, VerifyReport
 
-if TYPE_CHECKING:
-    from iptflow.store.api import Store
+__all__ = ["check_course", "verify_store"]
 
 
-def verify_store(store: Store, *, integrity: bool = True) -> VerifyReport:
+def verify_store(
+    recorder: Recorder, protocols: PinnedProtocols, *, integrity: bool = True
+) -> VerifyReport:
+    """Check a whole store in one read snapshot (each stored protocol is compiled afresh)."""
     report = VerifyReport()
-    with store._read():
+    with recorder.read():
         if integrity:
-            rows = [r[0] for r in store.conn.execute("PRAGMA integrity_check").fetchall()]
+            rows = recorder.integrity_check()
             if rows != ["ok"]:
-                report.problems.append(Problem("integrity", "; ".join(str(r) for r in rows[:5])))
-        for row in store._rows("SELECT fingerprint FROM protocols ORDER BY fingerprint"):
+                report.problems.append(Problem("integrity", "; ".join(rows[:5])))
+        for fingerprint in recorder.fingerprints():
             report.protocols += 1
+            protocols.forget(fingerprint)
             try:
-                store._compiled.pop(row["fingerprint"], None)
-                store._compiled_for(row["fingerprint"], "(none)")
+                protocols.compiled(fingerprint)
             except StoreError as exc:
-                message = exc.message.replace("course (none): ", "")
-                report.problems.append(Problem("protocol", message))
-        ids = [r["id"] for r in store._rows("SELECT id FROM courses ORDER BY id")]
-        orphans = store._rows(
-            "SELECT DISTINCT course_id FROM events WHERE course_id NOT IN (SELECT id FROM courses)"
-        )
-        for orphan in orphans:
+                report.problems.append(Problem("protocol", exc.message))
+        for orphan in recorder.orphan_course_ids():
             report.problems.append(
-                Problem("orphan", "events of a course that has no course row", orphan["course_id"])
+                Problem("orphan", "events of a course that has no course row", orphan)
             )
-        for course_id in ids:
+        for course_id in recorder.course_ids():
             report.courses += 1
-            row = store._course_row(course_id)
+            row = recorder.course_row(course_id)
             assert row is not None
-            events = store._event_rows(course_id)
+            events = recorder.events(course_id)
             report.events += len(events)
-            problem = check_course(store, row, events)
+            problem = check_course(protocols, row, events)
             if problem is not None:
                 report.problems.append(problem)
     return report
 
 
-def check_course(store: Store, row: dict[str, Any], events: list[dict[str, Any]]) -> Problem | None:
-    """The first problem of one course, or None."""
+def _check_log(row: Mapping[str, Any], events: list[dict[str, Any]]) -> list[Any] | Problem:
+    """The decoded bodies of a log whose seqs, chain, hashes and columns are sound, or its first
+    problem."""
     course_id = row["id"]
-    if not events:
-        return Problem("log", "the course has no events", course_id)
     prev = row["fingerprint"]
     bodies = []
     for expected_seq, ev in enumerate(events, start=1):
@@ -94,22 +92,32 @@ def check_course(store: Store, row: dict[str, Any], events: list[dict[str, Any]]
             f"the log has {len(events)} events (events were removed or the row was changed)",
             course_id,
         )
+    return bodies
+
+
+def check_course(
+    protocols: PinnedProtocols, row: Mapping[str, Any], events: list[dict[str, Any]]
+) -> Problem | None:
+    """The first problem of one course (its row and event rows), or None."""
+    course_id = row["id"]
+    if not events:
+        return Problem("log", "the course has no events", course_id)
+    bodies = _check_log(row, events)
+    if isinstance(bodies, Problem):
+        return bodies
     try:
-        compiled = store._compiled_for(row["fingerprint"], course_id)
+        compiled = protocols.compiled(row["fingerprint"], course_id)
     except StoreError as exc:
         return Problem("protocol", exc.message, course_id)
-    course, result = Course.try_open(bodies[0], store.registry, notify=False, compiled=compiled)
-    if course is None:
-        return Problem("replay", f"rejected on replay: {result.code}: {result.message}",
-                       course_id, 1)
+    replayed = replay_log(bodies, compiled.registry, compiled)
+    if replayed.course is None:
+        assert replayed.rejection is not None
+        return Problem("replay", f"rejected on replay: {replayed.rejection.code}: "
+                       f"{replayed.rejection.message}", course_id, replayed.seq)
+    course = replayed.course
     if course.course_id != course_id:
         return Problem("replay", f"its course_id is {course.course_id!r}", course_id, 1)
-    for seq, body in enumerate(bodies[1:], start=2):
-        result = course.apply(body)
-        if not result.ok:
-            return Problem("replay", f"rejected on replay: {result.code}: {result.message}",
-                           course_id, seq)
-    derived = store._derived(course)
+    derived = derived_columns(course)
     derived.update(
         created_at=bodies[0]["at"],
         updated_at=bodies[-1]["at"],

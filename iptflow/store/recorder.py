@@ -1,0 +1,357 @@
+"""The store's SQL: one :class:`Recorder` owns the SQLite connection and writes every statement.
+
+The seam: the recorder knows tables, rows, transactions, the hash chain of written events and
+the migrations, and nothing of courses or protocols beyond the values it is given;
+:class:`~iptflow.store.api.Store` decides what to write (replay, idempotency, ``expected_seq``,
+the derived course row) and calls the recorder inside one of its transactions. Reads return
+plain rows (``dict`` per row); they are public, so ``Store.verify`` and research tooling read
+through them instead of through the connection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from iptflow.protocol.models import ResolvedProtocol
+from iptflow.store.errors import NoDatabase, StoreError
+from iptflow.store.hashing import event_hash
+from iptflow.store.migrations import migrations
+
+__all__ = ["SYNCHRONOUS", "RecordConflict", "Recorder", "utc_now"]
+
+SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+Row = dict[str, Any]
+
+_INSERT_EVENT = (
+    "INSERT INTO events (course_id, seq, type, at, actor, body, prev_hash, hash, "
+    "idempotency_key, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def utc_now() -> str:
+    """The default clock: the wall-clock time, for the ``recorded_at`` audit column only."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class RecordConflict(Exception):
+    """A lost race on the (course_id, seq) primary key: another writer stored that seq first."""
+
+
+class Recorder:
+    """One SQLite connection (WAL, foreign keys, migrated) and every SQL statement of the store."""
+
+    def __init__(self, db: Database, path: str) -> None:
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
+        self.path = path
+
+    @classmethod
+    def open(cls, name: str, *, synchronous: str, create: bool, timeout: float) -> Recorder:
+        """Connect, set the pragmas and apply pending migrations (in one transaction)."""
+        sync = synchronous.upper()
+        if sync not in SYNCHRONOUS:
+            raise StoreError(
+                f"synchronous must be one of {', '.join(SYNCHRONOUS)}, got {synchronous!r}"
+            )
+        memory = name == ":memory:"
+        if not memory and not create and not os.path.exists(name):
+            raise NoDatabase(f"no database at {name}", path=name)
+        if not memory and os.path.isdir(name):
+            raise StoreError(f"{name} is a directory, not a database file", path=name)
+        try:
+            conn = sqlite3.connect(name, timeout=timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {name}: {exc}", path=name) from None
+        try:
+            if not memory:
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA synchronous={sync}")
+            recorder = cls(Database(conn, execute_plugins=False), name)
+            if migrations.pending(recorder.db):
+                with recorder.write():
+                    migrations.apply(recorder.db)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"{name} is not a usable iptflow database: {exc}", path=name) from None
+        return recorder
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- transactions ----------------------------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """A write transaction: ``BEGIN IMMEDIATE`` takes the write lock before any read."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        """A read transaction: every read inside it sees one snapshot (nests in any transaction)."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """The rows of one SELECT, each as a dict."""
+        cursor = self.conn.execute(sql, params)
+        keys = [d[0] for d in cursor.description]
+        return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+
+    # -- reading ---------------------------------------------------------------------------------
+    def course_row(self, course_id: str) -> Row | None:
+        rows = self.rows("SELECT * FROM courses WHERE id = ?", (course_id,))
+        return rows[0] if rows else None
+
+    def course_rows(
+        self,
+        *,
+        state: str | None = None,
+        protocol: str | None = None,
+        adaptation: str | None = None,
+        synthetic: bool | None = None,
+    ) -> list[Row]:
+        """Course rows by id, filtered by state, protocol id, adaptation and synthetic flag."""
+        where, params = [], []
+        if state is not None:
+            where.append("state = ?")
+            params.append(state)
+        if protocol is not None:
+            where.append("protocol_id = ?")
+            params.append(protocol)
+        if adaptation is not None:
+            where.append("id IN (SELECT course_id FROM course_adaptations WHERE adaptation = ?)")
+            params.append(adaptation)
+        if synthetic is not None:
+            where.append("synthetic = ?")
+            params.append(1 if synthetic else 0)
+        sql = "SELECT * FROM courses"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return self.rows(sql + " ORDER BY id", params)
+
+    def course_ids(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT id FROM courses ORDER BY id")]
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM courses").fetchone()[0])
+
+    def events(self, course_id: str, upto: int | None = None) -> list[Row]:
+        """A course's event rows in seq order (only seq <= ``upto`` when given)."""
+        if upto is None:
+            return self.rows("SELECT * FROM events WHERE course_id = ? ORDER BY seq", (course_id,))
+        return self.rows(
+            "SELECT * FROM events WHERE course_id = ? AND seq <= ? ORDER BY seq", (course_id, upto)
+        )
+
+    def event_with_key(self, course_id: str, idempotency_key: str) -> Row | None:
+        """The ``seq`` and ``body`` of the course's event stored under this idempotency key."""
+        rows = self.rows(
+            "SELECT seq, body FROM events WHERE course_id = ? AND idempotency_key = ?",
+            (course_id, idempotency_key),
+        )
+        return rows[0] if rows else None
+
+    def orphan_course_ids(self) -> list[str]:
+        """Course ids that have events but no course row."""
+        sql = "SELECT DISTINCT course_id FROM events WHERE course_id NOT IN (SELECT id FROM courses)"
+        return [r[0] for r in self.conn.execute(sql)]
+
+    def fingerprints(self) -> list[str]:
+        """The fingerprints of every stored resolved protocol."""
+        return [r[0] for r in self.conn.execute("SELECT fingerprint FROM protocols ORDER BY fingerprint")]
+
+    def protocol_json(self, fingerprint: str) -> str | None:
+        """The canonical JSON of the resolved protocol stored under ``fingerprint``."""
+        row = self.conn.execute(
+            "SELECT resolved FROM protocols WHERE fingerprint = ?", (fingerprint,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def integrity_check(self) -> list[str]:
+        """SQLite's ``PRAGMA integrity_check``: ``["ok"]`` for a sound file."""
+        return [str(r[0]) for r in self.conn.execute("PRAGMA integrity_check").fetchall()]
+
+    # -- writing (inside :meth:`write`) ----------------------------------------------------------
+    def insert_protocol(self, resolved: ResolvedProtocol) -> None:
+        """Store a resolved protocol under its fingerprint unless it is already there."""
+        if self.conn.execute(
+            "SELECT 1 FROM protocols WHERE fingerprint = ?", (resolved.fingerprint,)
+        ).fetchone():
+            return
+        self.conn.execute(
+            "INSERT OR IGNORE INTO protocols (fingerprint, protocol_id, version, adaptations, "
+            "resolved) VALUES (?, ?, ?, ?, ?)",
+            (
+                resolved.fingerprint,
+                resolved.id,
+                resolved.version,
+                json.dumps(resolved.adaptations),
+                resolved.canonical_json(),
+            ),
+        )
+
+    def insert_course(
+        self,
+        course_id: str,
+        resolved: ResolvedProtocol,
+        course_format: str,
+        derived: Mapping[str, Any],
+        events: Sequence[tuple[str, Mapping[str, Any]]],
+        *,
+        synthetic: bool,
+        idempotency_key: str | None,
+        recorded_at: str | None,
+    ) -> str:
+        """Insert a new course: its row, its adaptations and its events ``(body, event)``,
+        hash-chained from the protocol's fingerprint; return the last event's hash.
+
+        ``derived`` holds the course row's derived columns (see ``loading.derived_columns``);
+        ``idempotency_key`` belongs to the first event.
+        """
+        self.conn.execute(
+            "INSERT INTO courses (id, fingerprint, protocol_id, protocol_version, adaptations, "
+            "format, state, last_seq, last_hash, created_at, updated_at, synthetic, sessions_held, "
+            "outcome_status, open_reviews, deviations) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)",
+            (
+                course_id,
+                resolved.fingerprint,
+                resolved.id,
+                resolved.version,
+                json.dumps(resolved.adaptations),
+                course_format,
+                derived["state"],
+                derived["last_seq"],
+                events[0][1]["at"],
+                events[-1][1]["at"],
+                1 if synthetic else 0,
+                derived["sessions_held"],
+                derived["outcome_status"],
+                derived["open_reviews"],
+                derived["deviations"],
+            ),
+        )
+        self.conn.executemany(
+            "INSERT INTO course_adaptations (course_id, adaptation) VALUES (?, ?)",
+            [(course_id, a) for a in resolved.adaptations],
+        )
+        prev = resolved.fingerprint
+        rows = []  # hash-chained first, then written with one executemany
+        for seq, (body, event) in enumerate(events, start=1):
+            key = idempotency_key if seq == 1 else None
+            rows.append(_event_row(course_id, seq, body, event, prev, key, recorded_at))
+            prev = rows[-1][7]
+        self.conn.executemany(_INSERT_EVENT, rows)
+        self.conn.execute("UPDATE courses SET last_hash = ? WHERE id = ?", (prev, course_id))
+        return prev
+
+    def append_event(
+        self,
+        row: Mapping[str, Any],
+        body: str,
+        event: Mapping[str, Any],
+        derived: Mapping[str, Any],
+        *,
+        idempotency_key: str | None,
+        recorded_at: str | None,
+    ) -> str:
+        """Append the next event of the course whose current row is ``row`` and update that row
+        to ``derived``; return the event's hash. Raises :class:`RecordConflict` when another
+        writer stored that seq first."""
+        course_id = row["id"]
+        seq = derived["last_seq"]
+        event_row = _event_row(
+            course_id, seq, body, event, row["last_hash"], idempotency_key, recorded_at
+        )
+        hash_ = event_row[7]
+        try:
+            self.conn.execute(_INSERT_EVENT, event_row)
+        except sqlite3.IntegrityError as exc:
+            raise RecordConflict(str(exc)) from exc
+        self.conn.execute(
+            "UPDATE courses SET state = ?, last_seq = ?, last_hash = ?, updated_at = ?, "
+            "sessions_held = ?, outcome_status = ?, open_reviews = ?, deviations = ? "
+            "WHERE id = ?",
+            (
+                derived["state"],
+                seq,
+                hash_,
+                event["at"],
+                derived["sessions_held"],
+                derived["outcome_status"],
+                derived["open_reviews"],
+                derived["deviations"],
+                course_id,
+            ),
+        )
+        return hash_
+
+    # -- research tables -------------------------------------------------------------------------
+    def insert_simulation_run(
+        self, protocol: str, adaptations: str, fingerprint: str, n: int, seed: int, model: str
+    ) -> int:
+        """Add a synthetic run to ``simulation_runs`` (migration m003) under the next run number;
+        ``adaptations`` and ``model`` are JSON text."""
+        run = int(self.conn.execute("SELECT COALESCE(MAX(run), 0) + 1 FROM simulation_runs").fetchone()[0])
+        self.conn.execute(
+            "INSERT INTO simulation_runs (run, protocol, adaptations, fingerprint, n, seed, model, "
+            "synthetic) VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
+            (run, protocol, adaptations, fingerprint, n, seed, model),
+        )
+        return run
+
+    def simulation_runs(self) -> list[Row]:
+        return self.rows("SELECT * FROM simulation_runs ORDER BY run")
+
+
+def _event_row(
+    course_id: str,
+    seq: int,
+    body: str,
+    event: Mapping[str, Any],
+    prev_hash: str,
+    idempotency_key: str | None,
+    recorded_at: str | None,
+) -> tuple[Any, ...]:
+    """An events row; its hash (chained on ``prev_hash``) is at index 7."""
+    actor = event.get("actor")
+    return (
+        course_id,
+        seq,
+        event["type"],
+        event["at"],
+        actor if isinstance(actor, str) else None,
+        body,
+        prev_hash,
+        event_hash(prev_hash, course_id, seq, body),
+        idempotency_key,
+        recorded_at,
+    )
