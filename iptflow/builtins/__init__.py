@@ -7,8 +7,8 @@ from importlib.resources import files
 from typing import Any
 
 from iptflow.builtins.deviations import BUILTIN_CHECKS
+from iptflow.builtins.events import BASE_EVENT_TYPES
 from iptflow.builtins.guards import BUILTIN_GUARDS
-from iptflow.engine.events import BASE_EVENT_TYPES
 from iptflow.engine.hookspecs import hookimpl
 
 

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
-from iptflow.engine.events import _RFC3339, BASE_EVENT_TYPES, EventType
+from iptflow.builtins.events import BASE_EVENT_TYPES
+from iptflow.engine.events import _RFC3339, EventType
 from iptflow.engine.replay import Expectation
 from iptflow.engine.results import REJECTION_CODES
 from iptflow.protocol.models import AdaptationDef, ProtocolDef
