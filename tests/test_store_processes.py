@@ -47,9 +47,10 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_event(tmp_path: Path):
     with Store.open(path) as store:
         assert store.open_course(opened()).ok
     rng = random.Random(20250106)
+    rounds = 24
     acknowledged: list[int] = []
-    kills = 0
-    for _ in range(24):
+    kills = 0  # rounds whose child was killed while it was writing
+    for _ in range(rounds):
         read_fd, write_fd = os.pipe()
         child = fork.Process(target=_appender, args=(path, write_fd))
         child.start()
@@ -58,14 +59,18 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_event(tmp_path: Path):
         # at a random moment of the append loop however slow a loaded machine is to start it
         first = os.read(read_fd, 65536)
         time.sleep(rng.uniform(0.0, 0.12))
+        alive = child.is_alive()
         os.kill(child.pid, signal.SIGKILL)
         child.join()
-        assert child.exitcode == -signal.SIGKILL
-        kills += 1
         lines = _read_all(read_fd, first).split()
         assert not [line for line in lines if not line.isdigit()], lines
-        acknowledged += [int(line) for line in lines]
-    assert kills >= 20
+        acks = [int(line) for line in lines]
+        # the kill landed in the append loop: the child was still running, had committed and
+        # acknowledged at least one event, and died of the signal, not of an error
+        if alive and acks and child.exitcode == -signal.SIGKILL:
+            kills += 1
+        acknowledged += acks
+    assert kills == rounds
     assert len(acknowledged) > 20, "the children should have committed events between kills"
     assert acknowledged == sorted(set(acknowledged))
 
