@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
@@ -160,8 +161,6 @@ def schema_text(kind: str, registry: Registry | None = None) -> str:
 
 def write_docs(directory: str) -> list[str]:
     """Write every schema to ``DIRECTORY/KIND.json`` (base events); returns the paths written."""
-    from pathlib import Path
-
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     written = []
