@@ -195,3 +195,128 @@ def test_register_events_adds_a_validated_event_model() -> None:
     assert course.apply({"type": "school_contacted", "at": "2025-01-06T09:00:00Z",
                          "school": "North High"}).ok
     assert course.facts.records["school"] == "North High"
+
+
+def test_register_deviation_checks_with_events_is_called_only_for_those_events() -> None:
+    from iptflow import AdaptationDef, Course
+
+    seen: list[str] = []
+
+    def count_sessions(course: object, event: object) -> str | None:
+        seen.append(event.type)  # type: ignore[attr-defined]
+        return "a session" if event.type == "session_held" else None  # type: ignore[attr-defined]
+
+    def register_deviation_checks(register: Callable[..., None]) -> None:
+        register("every_session", count_sessions, events=("session_held",))
+
+    def register_adaptations(register: Callable[..., None]) -> None:
+        register(AdaptationDef(id="tally", title="Tally", deviations=[
+            {"code": "every_session", "check": "every_session"}]))
+
+    plugin = _plugin(register_deviation_checks=register_deviation_checks,
+                     register_adaptations=register_adaptations)
+    registry = Registry(make_plugin_manager(entry_points_too=False, extra={"tally": plugin})[0])
+    assert registry.check_events["every_session"] == frozenset({"session_held"})
+    course = Course.open({"type": "course_opened", "at": "2025-01-06T09:00:00Z", "course_id": "t",
+                          "protocol": "ipt-depression", "adaptations": ["tally"]}, registry)
+    for event in [
+        {"type": "measure_recorded", "instrument": "phq9", "score": 22},
+        {"type": "diagnosis_confirmed", "diagnosis": "major_depressive_disorder"},
+        {"type": "treatment_started"},
+        {"type": "session_held"},
+        {"type": "session_missed"},
+    ]:
+        result = course.apply({"at": "2025-01-07T09:00:00Z", **event})
+        assert result.ok, result
+        codes = [d.code for d in result.deviations]
+        assert codes == (["every_session"] if event["type"] == "session_held" else [])
+    assert seen == ["session_held"]
+
+
+def test_register_deviation_checks_without_events_sees_every_event() -> None:
+    from iptflow import AdaptationDef, Course
+
+    seen: list[str] = []
+
+    def register_deviation_checks(register: Callable[..., None]) -> None:
+        register("watch_all", lambda course, event: seen.append(event.type))
+
+    def register_adaptations(register: Callable[..., None]) -> None:
+        register(AdaptationDef(id="all", title="All", deviations=[
+            {"code": "watch_all", "check": "watch_all"}]))
+
+    plugin = _plugin(register_deviation_checks=register_deviation_checks,
+                     register_adaptations=register_adaptations)
+    registry = Registry(make_plugin_manager(entry_points_too=False, extra={"all": plugin})[0])
+    assert registry.check_events["watch_all"] is None
+    course = Course.open({"type": "course_opened", "at": "2025-01-06T09:00:00Z", "course_id": "a",
+                          "protocol": "ipt-depression", "adaptations": ["all"]}, registry)
+    course.apply({"type": "measure_recorded", "at": "2025-01-07T09:00:00Z", "instrument": "phq9",
+                  "score": 22})
+    course.apply({"type": "risk_flagged", "at": "2025-01-07T09:00:00Z", "reason": "test"})
+    assert seen == ["measure_recorded", "risk_flagged"]
+
+
+def test_register_deviation_checks_events_must_not_be_a_string() -> None:
+    from iptflow import PluginError
+
+    def register_deviation_checks(register: Callable[..., None]) -> None:
+        register("typo", lambda course, event: None, events="session_held")
+
+    plugin = _plugin(register_deviation_checks=register_deviation_checks)
+    pm, _ = make_plugin_manager(entry_points_too=False, extra={"typo": plugin})
+    with pytest.raises(PluginError, match="events must be a collection") as info:
+        Registry(pm)
+    assert (info.value.plugin, info.value.hook) == ("typo", "register_deviation_checks")
+
+
+def test_core_checks_declare_their_events_through_the_hook_like_any_plugin() -> None:
+    registry = Registry(make_plugin_manager(entry_points_too=False)[0])
+    assert registry.check_events == {
+        "long_initial_phase": frozenset({"middle_phase_started"}),
+        "session_gap": frozenset({"session_held"}),
+        "missed_sessions": frozenset({"session_missed"}),
+        "non_response": frozenset({"session_held"}),
+    }
+    compiled = registry.compile("ipt-depression")
+    assert {c.code: c.events for c in compiled.checks} == {
+        code: registry.check_events[code] for code in registry.check_events}
+    assert [c.code for c in compiled.checks_for["measure_recorded"]] == []
+
+
+def test_every_hook_is_called_through_pluggy_one_plugin_at_a_time() -> None:
+    from iptflow import Course
+
+    calls: list[tuple[str, tuple[str, ...]]] = []
+
+    def before(hook_name: str, hook_impls: list, kwargs: dict) -> None:
+        calls.append((hook_name, tuple(impl.plugin_name for impl in hook_impls)))
+
+    def after(outcome: object, hook_name: str, hook_impls: list, kwargs: dict) -> None:
+        pass
+
+    def register_guards(register: Callable[..., None]) -> None:
+        register("never", lambda course, event: None)
+
+    def state_changed(course: object, source: str, dest: str, event_type: str) -> None:
+        pass
+
+    plugin = _plugin(register_guards=register_guards, state_changed=state_changed)
+    pm, _ = make_plugin_manager(entry_points_too=False, extra={"watcher": plugin})
+    pm.add_hookcall_monitoring(before, after)
+    registry = Registry(pm)
+    assert registry.guards["never"][1] == "watcher"
+    assert ("register_guards", (CORE_PLUGIN,)) in calls
+    assert ("register_guards", ("watcher",)) in calls
+    assert ("register_protocols", (CORE_PLUGIN,)) in calls
+    for hook in ("register_deviation_checks", "register_events"):
+        assert (hook, (CORE_PLUGIN,)) in calls
+    calls.clear()
+    course = Course.open({"type": "course_opened", "at": "2025-01-06T09:00:00Z", "course_id": "p",
+                          "protocol": "ipt-depression"}, registry)
+    for event in [{"type": "measure_recorded", "instrument": "phq9", "score": 22},
+                  {"type": "diagnosis_confirmed", "diagnosis": "major_depressive_disorder"},
+                  {"type": "treatment_started"}]:
+        assert course.apply({"at": "2025-01-07T09:00:00Z", **event}).ok
+    assert calls == [("state_changed", ("watcher",))]
+

@@ -26,9 +26,9 @@ def register_guards(register: Callable[[str, Callable[..., str | None]], None]) 
 
 
 @hookimpl
-def register_deviation_checks(register: Callable[[str, Callable[..., str | None]], None]) -> None:
-    for name, fn in BUILTIN_CHECKS.items():
-        register(name, fn)
+def register_deviation_checks(register: Callable[..., None]) -> None:
+    for name, (fn, events) in BUILTIN_CHECKS.items():
+        register(name, fn, events=events)
 
 
 @hookimpl

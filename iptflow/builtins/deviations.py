@@ -3,7 +3,8 @@
 A check is ``fn(course, event, **params) -> str | None``. It runs after an event has passed
 every guard and *before* its effects, so it sees the course as it was and the event about to
 be accepted; a message means the deviation is raised by this event. Protocol files list the
-checks in the order deviations raised by one event are reported.
+checks in the order deviations raised by one event are reported. Each is registered with the
+event types it applies to (``register(name, fn, events=...)``, as any plugin can).
 """
 
 from __future__ import annotations
@@ -19,17 +20,15 @@ if TYPE_CHECKING:
 
 CheckFn = Callable[..., "str | None"]
 
-BUILTIN_CHECKS: dict[str, CheckFn] = {}
+BUILTIN_CHECKS: dict[str, tuple[CheckFn, tuple[str, ...] | None]] = {}  # name -> (fn, events)
 
 
 def check(name: str, events: tuple[str, ...] | None = None) -> Callable[[CheckFn], CheckFn]:
-    """Register a built-in check. ``events``: the only event types it can raise a deviation on
+    """Add a built-in check. ``events``: the only event types it can raise a deviation on
     (the engine then does not call it for others); ``None`` means it sees every event."""
 
     def register(fn: CheckFn) -> CheckFn:
-        BUILTIN_CHECKS[name] = fn
-        if events is not None:
-            fn.iptflow_event_types = frozenset(events)  # type: ignore[attr-defined]
+        BUILTIN_CHECKS[name] = (fn, events)
         return fn
 
     return register

@@ -31,8 +31,8 @@ def register_protocols(
 ) -> None:
     """Register base protocols and variants.
 
-    :param register: call with a :class:`~iptflow.protocol.ProtocolDef`, a
-        :class:`~iptflow.variants.VariantDef`, or the path of a TOML file holding either
+    :param register: call with a :class:`~iptflow.ProtocolDef`, a
+        :class:`~iptflow.protocol.variants.VariantDef`, or the path of a TOML file holding either
         (a file with ``extends`` is a variant). Ids must be unique across all plugins.
     """
 
@@ -41,7 +41,7 @@ def register_protocols(
 def register_adaptations(register: Callable[[AdaptationDef], None]) -> None:
     """Register adaptations (IPT-A, IPSRT, ...) that courses can name in ``adaptations``.
 
-    :param register: call with an :class:`~iptflow.protocol.AdaptationDef`: its states,
+    :param register: call with an :class:`~iptflow.AdaptationDef`: its states,
         transitions, requirements (named guards), instruments, problem areas, session range,
         review session, indications, formats, reviews, deviations and incompatibilities. Use
         :func:`iptflow.load_adaptation` to read one from a TOML file next to your module.
@@ -59,22 +59,25 @@ def register_guards(register: Callable[[str, Callable[..., str | None]], None]) 
 
 
 @hookspec
-def register_deviation_checks(register: Callable[[str, Callable[..., str | None]], None]) -> None:
+def register_deviation_checks(register: Callable[..., None]) -> None:
     """Register named deviation checks that ``[[deviations]]`` entries refer to.
 
-    :param register: call as ``register(name, fn)``. ``fn(course, event, **params)`` runs
-        for every event that passed its guards, before the event's effects, and returns a
-        message when this event raises the deviation, else ``None``.
+    :param register: call as ``register(name, fn)`` or ``register(name, fn, events=(...))``.
+        ``fn(course, event, **params)`` runs for every event that passed its guards, before
+        the event's effects, and returns a message when this event raises the deviation, else
+        ``None``. ``events``, a collection of event types (e.g. ``("session_held",)``), are
+        the only events it can raise a deviation on: it is not called for others. Without
+        ``events`` it runs for every event.
     """
 
 
 @hookspec
 def register_events(register: Callable[[EventType], None]) -> None:
-    """Register event types: a pydantic model (subclass of :class:`iptflow.events.Event`
+    """Register event types: a pydantic model (subclass of :class:`iptflow.Event`
     with ``type: Literal["name"]``) and optional ``check`` (protocol-dependent validation,
     failures are ``invalid_event``) and ``effect`` (how an accepted event changes facts).
 
-    :param register: call with an :class:`~iptflow.events.EventType`.
+    :param register: call with an :class:`~iptflow.EventType`.
     """
 
 

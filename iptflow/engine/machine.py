@@ -224,7 +224,7 @@ class CompiledProtocol:
             raise ProtocolError(
                 f"protocol {self.protocol.id}: deviation {code!r} (check {name!r}): {problem}"
             )
-        return BoundCheck(code, fn, dict(params), plugin, getattr(fn, "iptflow_event_types", None))
+        return BoundCheck(code, fn, dict(params), plugin, self.registry.check_events.get(name))
 
     def _build_machine(self) -> Machine:
         """The shared machine: one unconditional transition per state-changing route, kept on

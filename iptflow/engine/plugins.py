@@ -10,6 +10,7 @@ entry-point names; empty means none): the core always loads, as every course nee
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -98,8 +99,30 @@ def _load(
     info[ep.name] = PluginInfo(ep.name, ep.value, source)
 
 
+class _HashablePlugin:
+    """Stands in for a plugin object that cannot be hashed (e.g. a ``SimpleNamespace``):
+    pluggy's ``subset_hook_caller``, through which the registry calls each plugin's hooks,
+    keeps plugins in a set. It holds the plugin's functions and methods (bound to it)."""
+
+    def __init__(self, plugin: object) -> None:
+        self._plugin = plugin
+        for attr in dir(plugin):
+            static = inspect.getattr_static(plugin, attr)
+            if not attr.startswith("__") and (
+                inspect.isroutine(static) or isinstance(static, (staticmethod, classmethod))
+            ):
+                setattr(self, attr, getattr(plugin, attr))
+
+    def __repr__(self) -> str:
+        return repr(self._plugin)
+
+
 def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
     """Register a plugin; a hook implementation pluggy cannot accept names the plugin."""
+    try:
+        hash(plugin)
+    except TypeError:
+        plugin = _HashablePlugin(plugin)
     try:
         pm.register(plugin, name=name)
     except pluggy.PluginValidationError as exc:

@@ -63,6 +63,7 @@ class Registry:
         self.adaptations: dict[str, tuple[AdaptationDef, str]] = {}
         self.guards: dict[str, tuple[Callable[..., str | None], str]] = {}
         self.checks: dict[str, tuple[Callable[..., str | None], str]] = {}
+        self.check_events: dict[str, frozenset[str] | None] = {}  # check -> its event types
         self.event_types: dict[str, EventType] = {}
         self.event_plugins: dict[str, str] = {}
         self.sources: dict[tuple[str, str], str] = {}  # (kind, name) -> where it came from
@@ -78,17 +79,37 @@ class Registry:
         )
 
     # -- collecting from plugins ---------------------------------------------------------------
-    def _call(self, hook_name: str, register: Callable[..., None]) -> None:
-        caller = getattr(self.pm.hook, hook_name)
-        # in registration order (the core first), so a duplicate name is blamed on the newcomer
-        for impl in caller.get_hookimpls():
-            plugin = impl.plugin_name
+    def _per_plugin(self, hook_name: str) -> list[tuple[str, pluggy.HookCaller]]:
+        """``(plugin, caller)`` for each plugin implementing the hook, in registration order
+        (the core first): ``caller`` is pluggy's hook caller limited to that one plugin
+        (``PluginManager.subset_hook_caller``), so every call goes through pluggy and a
+        failure or a registration is attributed to the plugin that made it."""
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        callers = []
+        for impl in impls:
+            others = [other.plugin for other in impls if other is not impl]
+            try:
+                caller = self.pm.subset_hook_caller(hook_name, others)
+            except TypeError as exc:  # pluggy keeps the plugins in a set
+                raise PluginError(
+                    f"plugin {impl.plugin_name}: hook {hook_name}: a plugin must be hashable "
+                    f"(a module or an object; iptflow.engine.plugins.make_plugin_manager "
+                    f"accepts any): {exc}",
+                    plugin=impl.plugin_name,
+                    hook=hook_name,
+                ) from exc
+            callers.append((impl.plugin_name, caller))
+        return callers
 
-            def bound(*args: Any, _plugin: str = plugin) -> None:
-                register(_plugin, *args)
+    def _call(self, hook_name: str, register: Callable[..., None]) -> None:
+        # in registration order (the core first), so a duplicate name is blamed on the newcomer
+        for plugin, caller in self._per_plugin(hook_name):
+
+            def bound(*args: Any, _plugin: str = plugin, **kwargs: Any) -> None:
+                register(_plugin, *args, **kwargs)
 
             try:
-                impl.function(*[bound for _ in impl.argnames])
+                caller(register=bound)
             except PluginError as exc:
                 if exc.hook is None:  # e.g. a duplicate name: say which hook registered it
                     exc.hook = exc.details["hook"] = hook_name
@@ -124,10 +145,23 @@ class Registry:
         self.guards[name] = (fn, plugin)
         self.sources[("guard", name)] = plugin
 
-    def _add_check(self, plugin: str, name: str, fn: Callable[..., str | None]) -> None:
+    def _add_check(
+        self,
+        plugin: str,
+        name: str,
+        fn: Callable[..., str | None],
+        events: Iterable[str] | None = None,
+    ) -> None:
         if name in self.checks:
             self._dup("deviation check", name, plugin)
+        if isinstance(events, str):
+            raise PluginError(
+                f"plugin {plugin}: deviation check {name!r}: events must be a collection of "
+                f"event types, not the string {events!r}",
+                plugin=plugin,
+            )
         self.checks[name] = (fn, plugin)
+        self.check_events[name] = frozenset(events) if events is not None else None
         self.sources[("deviation check", name)] = plugin
 
     def _add_event(self, plugin: str, event_type: EventType) -> None:
@@ -244,14 +278,14 @@ class Registry:
 
     # -- observation hooks -----------------------------------------------------------------------
     def _observe(self, hook_name: str, **kwargs: Any) -> None:
-        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+        # pluggy's call order (the last registered plugin first), one plugin per call
+        for plugin, caller in reversed(self._per_plugin(hook_name)):
             try:
-                impl.function(*[kwargs[name] for name in impl.argnames])
+                caller(**kwargs)
             except Exception as exc:
                 raise PluginError(
-                    f"plugin {impl.plugin_name}: hook {hook_name} raised "
-                    f"{type(exc).__name__}: {exc}",
-                    plugin=impl.plugin_name,
+                    f"plugin {plugin}: hook {hook_name} raised {type(exc).__name__}: {exc}",
+                    plugin=plugin,
                     hook=hook_name,
                 ) from exc
 
