@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-RejectionCode = Literal[
+REJECTION_CODES: tuple[str, ...] = (  # every Rejection.code (course files' expect_error)
     "invalid_event",
     "not_allowed",
     "guard_failed",
@@ -19,21 +19,6 @@ RejectionCode = Literal[
     "course_closed",
     "no_course",
     "conflict",
-]
-REJECTION_CODES: tuple[str, ...] = (
-    "invalid_event",
-    "not_allowed",
-    "guard_failed",
-    "out_of_order",
-    "course_closed",
-    "no_course",
-    "conflict",
-)
-DEVIATION_CODES: tuple[str, ...] = (
-    "long_initial_phase",
-    "session_gap",
-    "missed_sessions",
-    "non_response",
 )
 
 
