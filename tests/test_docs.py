@@ -32,7 +32,6 @@ NOT_RUN = re.compile(r"#\s*not run:\s*(\S.*)")
 PENDING: dict[str, str] = {
     "hooks.md": "fragments of a plugin module (iptflow not imported): engineer A's page",
     "plugins.md": "plugin fragments; block 4 imports iptflow.plugins (now iptflow.engine.plugins)",
-    "store.md": "uses course_opened_event, which the page never defines: engineer C's page",
 }
 
 

@@ -3,7 +3,7 @@
 Each migration is applied once per database, in order, inside a transaction together with its
 record in ``_sqlite_migrations``. Names are never renamed and applied migrations are never
 edited: a change to the schema is a new migration at the end. ``sqlite-utils migrate DB
-iptflow/migrations.py`` applies them from the command line too.
+iptflow/store/migrations.py`` applies them from the command line too.
 
 Tables:
 
