@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import SimpleNamespace
 
+import pytest
+
 import iptflow
 from iptflow import Course, Registry
 from iptflow.engine.plugins import make_plugin_manager
@@ -66,3 +68,72 @@ def test_generated_coverage_takes_a_route_only_group_courses_have() -> None:
     assert ("assessment", "sick_role_given", 0) not in uncovered
     assert uncovered == []
     assert any('"sick_role_given"' in c.text() and '"group"' in c.text() for c in courses)
+
+
+# -- one routing decision ---------------------------------------------------------------------
+
+COMBINATIONS = [[], ["adolescent"], ["bipolar"], ["bulimia"], ["ptsd"], ["bipolar", "bulimia"]]
+
+
+def _bulimia_ready(registry: Registry, fmt: str) -> Course:
+    course = Course.open({"type": "course_opened", "at": AT, "course_id": f"b-{fmt}", "format": fmt,
+                          "protocol": "ipt-depression", "adaptations": ["bulimia"]}, registry)
+    for event in ({"type": "measure_recorded", "instrument": "phq9", "score": 14},
+                  {"type": "diagnosis_confirmed", "diagnosis": "binge_eating_disorder"},
+                  {"type": "medical_clearance_recorded"}):
+        assert course.apply({"at": AT, **event}).ok
+    return course
+
+
+def test_the_machine_holds_one_unconditional_transition_per_state_changing_route() -> None:
+    registry = iptflow.default_registry()
+    for adaptations in COMBINATIONS:
+        compiled = registry.compile("ipt-depression", adaptations)
+        machine_transitions = [t for event in compiled.machine.events.values()
+                               for ts in event.transitions.values() for t in ts]
+        assert all(not t.conditions for t in machine_transitions)
+        routed = [(state, event, route) for state, events in compiled.allowed.items()
+                  for event, routes in events.items() for route in routes]
+        with_dest = [(s, e, r) for s, e, r in routed if r.dest is not None]
+        assert sorted(map(id, machine_transitions)) == sorted(id(r.transition) for _, _, r in with_dest)
+        for state, event, route in with_dest:
+            assert route.transition in compiled.machine.events[event].transitions[state]
+            assert (route.transition.source, route.transition.dest) == (state, route.dest)
+        assert all(r.transition is None for _, _, r in routed if r.dest is None)
+
+
+@pytest.mark.parametrize("fmt, dest", [("group", "pre_group"), ("individual", "initial")])
+def test_a_course_goes_where_the_one_routing_decision_says(fmt: str, dest: str) -> None:
+    changes: list[tuple[str, str, str]] = []
+
+    def state_changed(course: Course, source: str, dest: str, event_type: str) -> None:
+        changes.append((source, dest, event_type))
+
+    plugin = SimpleNamespace(state_changed=iptflow.hookimpl(state_changed))
+    pm, _ = make_plugin_manager(extra={"routing-watch": plugin})
+    registry = Registry(pm)
+    course = _bulimia_ready(registry, fmt)
+    route = course.compiled.route(course.state, "treatment_started", course.facts)
+    assert route is not None and route.dest == dest
+    assert course.unmet_requirements("treatment_started") == []
+    result = course.apply({"type": "treatment_started", "at": LATER})
+    assert result.ok and course.state == dest == result.state
+    assert changes == [("assessment", dest, "treatment_started")]  # notified once
+
+
+@pytest.mark.parametrize("adaptations", COMBINATIONS, ids=lambda a: "+".join(a) or "base")
+def test_generate_routes_every_event_as_the_engine_does(adaptations: list[str]) -> None:
+    from iptflow.engine.facts import Facts
+    from iptflow.research.generate import effective_route
+
+    compiled = iptflow.default_registry().compile("ipt-depression", adaptations)
+    for fmt in ("individual", "group"):
+        facts = Facts(course_id="c", format=fmt)
+        for state in compiled.protocol.states:
+            for event in compiled.event_types:
+                route = compiled.route(state.name, event, facts)
+                index = effective_route(compiled, {"format": fmt}, state.name, event)
+                if route is None:
+                    assert index is None, (state.name, event, fmt)
+                else:
+                    assert compiled.allowed[state.name][event][index] is route, (state.name, event)
