@@ -7,35 +7,36 @@ marked ``"expect_error": "guard_failed"``. ``random_courses`` writes random but 
 mostly the events a protocol-following clinician records, now and then an event the course
 rejects (marked ``expect_error`` with the code the engine gives).
 
-Courses are built by running the engine while writing, so every expectation in a generated
-file is exact. Time comes from a fixed start and a step per event, randomness only from
-``random.Random(seed)``: the same arguments always give the same files, byte for byte.
+Courses are built by running the engine while writing (``iptflow.research.coverage``), so
+every expectation in a generated file is exact. Time comes from a fixed start and a step per
+event, randomness only from ``random.Random(seed)``: the same arguments always give the same
+files, byte for byte.
 """
 
 from __future__ import annotations
 
-import json
 import random
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from iptflow.engine.course import Course
 from iptflow.engine.events import CourseOpened
-from iptflow.engine.machine import CompiledProtocol, Route
+from iptflow.engine.machine import CompiledProtocol
 from iptflow.engine.results import Rejection
-from iptflow.research.clinician import SESSION, Clinician, Stuck, copy_course
-
-START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
-STEP = timedelta(hours=12)
-MAX_STEPS = 400
-REPEAT_LIMIT = 30
-
-RouteKey = tuple[str, str, int]  # (state, event, index of the route in allowed[state][event])
+from iptflow.research.clinician import SESSION, Clinician, Stuck
+from iptflow.research.coverage import (
+    MAX_STEPS,
+    START,
+    CourseBuilder,
+    GeneratedCourse,
+    RouteKey,
+    break_requirement,
+    payload_variants,
+)
 
 
 def route_targets(compiled: CompiledProtocol) -> list[RouteKey]:
@@ -86,105 +87,6 @@ def state_path(compiled: CompiledProtocol, attrs: dict[str, Any], target: str) -
     return None
 
 
-@dataclass
-class GeneratedCourse:
-    """One course file: its name and its lines (events, possibly with expect_error, and expects)."""
-
-    name: str
-    lines: list[dict[str, Any]] = field(default_factory=list)
-
-    def text(self) -> str:
-        return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in self.lines)
-
-
-class _Builder:
-    """Builds one course by running the engine; records what it covered."""
-
-    def __init__(self, compiled: CompiledProtocol, clinician: Clinician, course_id: str,
-                 name: str) -> None:
-        self.compiled = compiled
-        self.clinician = clinician
-        self.course_id = course_id
-        self.out = GeneratedCourse(name)
-        self.course: Course | None = None
-        self.clock = START
-        self.routes: set[RouteKey] = set()
-        self.failed: set[str] = set()
-
-    def _at(self) -> str:
-        self.clock += STEP
-        return self.clock.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    def open(self, fields: dict[str, Any]) -> bool:
-        event = {"type": "course_opened", "at": self._at(), "course_id": self.course_id, **fields}
-        course, result = Course.try_open(event, self.compiled.registry, notify=False,
-                                         compiled=self.compiled)
-        line = dict(event)
-        if course is None:
-            line["expect_error"] = result.code
-            self.failed.update(getattr(result, "guards", ()))
-        self.out.lines.append(line)
-        self.course = course
-        return course is not None
-
-    def fire(self, payload: dict[str, Any]) -> bool:
-        course = self.course
-        assert course is not None
-        event = {"type": payload["type"], "at": self._at(), **{k: v for k, v in payload.items()
-                                                               if k != "type"}}
-        routes = self.compiled.allowed.get(course.state, {}).get(event["type"])
-        key = None
-        if routes:
-            key = (course.state, event["type"],
-                   routes.index(self.compiled.route(course.state, event["type"], course.facts)))
-        before = course.state
-        result = course.apply(event)
-        line = dict(event)
-        if isinstance(result, Rejection):
-            line["expect_error"] = result.code
-            self.failed.update(result.guards)
-            self.out.lines.append(line)
-            return False
-        if key is not None:
-            self.routes.add(key)
-        self.out.lines.append(line)
-        if course.state != before:
-            self.out.lines.append({"expect": {"state": course.state}})
-        return True
-
-    def advance(self, goal: str, limit: int = MAX_STEPS) -> bool:
-        """Record what the goal needs (sessions included); True when the goal is possible."""
-        course = self.course
-        assert course is not None
-        for _ in range(limit):
-            if goal not in self.compiled.allowed.get(course.state, {}):
-                return False
-            try:
-                step = self.clinician.next_step(course, goal)
-            except Stuck:
-                return False
-            if step is None:
-                return True
-            payload = self.clinician.payload(course, "session_held") if step == SESSION else step
-            if not self.fire(payload):  # pragma: no cover - the clinician only proposes valid steps
-                return False
-        return False
-
-    def finish(self) -> GeneratedCourse:
-        course = self.course
-        if course is not None:
-            outcome = course.outcome
-            codes = [d.code for d in course.deviations]
-            self.out.lines.append({"expect": {
-                "state": course.state,
-                "sessions_held": course.sessions_held,
-                "outcome_status": outcome.status if outcome else None,
-                "deviations": codes,
-                "open_reviews": course.open_reviews,
-            }})
-        return self.out
-
-
 def _opening_fields(compiled: CompiledProtocol, attrs: dict[str, Any]) -> dict[str, Any]:
     """course_opened fields for a course whose facts should match ``attrs``."""
     protocol = compiled.protocol
@@ -211,101 +113,108 @@ def _attr_sets(compiled: CompiledProtocol) -> list[dict[str, Any]]:
     return out
 
 
-def _variants(compiled: CompiledProtocol, clinician: Clinician, course: Course,
-              etype: str, route: Route | None) -> Iterator[dict[str, Any]]:
-    """The valid payload of an event, then well-formed payloads that may break its requirements."""
-    at = START.strftime("%Y-%m-%dT%H:%M:%SZ")
-    for payload in _candidates(compiled, clinician, course, etype, route):
-        if not isinstance(compiled.parse({**payload, "at": at}), str):
-            yield payload
+class _Coverage:
+    """The courses written so far for ``cover_transitions``, and what they covered."""
 
+    def __init__(self, compiled: CompiledProtocol, prefix: str) -> None:
+        self.compiled = compiled
+        self.prefix = prefix
+        self.clinician = Clinician(compiled)
+        self.courses: list[GeneratedCourse] = []
+        self.covered: set[RouteKey] = set()
+        self.failed: set[str] = set()
+        self.attr_sets = _attr_sets(compiled)
 
-def _candidates(compiled: CompiledProtocol, clinician: Clinician, course: Course,
-                etype: str, route: Route | None) -> Iterator[dict[str, Any]]:
-    base = clinician.payload(course, etype)
-    yield base
-    protocol = compiled.protocol
-    rng = protocol.session_range
-    numbers = sorted({0, 1, rng.min - 1, rng.max + 1, course.facts.sessions_held + 5,
-                      course.facts.acute_sessions - 1} - {-1})
-    strings = sorted({v for r in (route.requires if route else ()) for v in r.params.values()
-                      if isinstance(v, str)})
-    model = compiled.event_types[etype].model
-    for name, info in model.model_fields.items():
-        if name in ("type", "at", "actor"):
-            continue
-        text = repr(info.annotation)
-        if name in ("planned_sessions", "number"):
-            for n in numbers:
-                yield {**base, name: n}
-        elif name == "techniques":
-            for s in strings:
-                yield {**base, name: [s]}
-        elif name == "area":
-            for area in course.facts.problem_areas:
-                yield {"type": etype, **area}
-            for area in protocol.problem_areas:
-                yield {k: v for k, v in base.items() if k != "stage"} | {"area": area} | (
-                    {"stage": "impasse"} if area == "role_dispute" else {})
-        elif name == "diagnosis":
-            yield {**base, name: "adjustment_disorder"}
-        elif name == "psychotic_features" or "bool" in text and name not in base:
-            yield {**base, name: True}
-    if etype == "measure_recorded":
-        for review in sorted(protocol.reviews):
-            opener = clinician.review_opener(course, review)
-            if opener and opener["type"] == "measure_recorded":
-                yield opener
+    def new_builder(self, attrs: dict[str, Any]) -> CourseBuilder:
+        n = len(self.courses) + 1
+        b = CourseBuilder(self.compiled, self.clinician, f"{self.prefix}-{n:03d}",
+                          f"{self.prefix}-{n:03d}.course.jsonl")
+        b.open(_opening_fields(self.compiled, attrs))
+        return b
 
-
-def _break_requirement(b: _Builder, event: str, name: str) -> bool:
-    """Make ``name`` fail for ``event`` here, and record the rejected event."""
-    course = b.course
-    compiled = b.compiled
-    assert course is not None
-    route = compiled.route(course.state, event, course.facts)
-    if route is None or name not in {r.name for r in route.requires}:
-        return False
-    req = compiled.requirements[name]
-
-    def fails(c: Course, payload: dict[str, Any]) -> bool:
-        parsed = compiled.parse({**payload, "at": START.isoformat()})
-        if isinstance(parsed, str):
+    def walk_to(self, b: CourseBuilder, attrs: dict[str, Any], state: str) -> bool:
+        path = state_path(self.compiled, attrs, state)
+        if path is None:
             return False
-        r = compiled.route(c.state, event, c.facts)
-        return r is not None and name in {x.name for x in r.requires} and bool(req.failure(c, parsed))
+        for event in path:
+            self.take_loops(b)
+            if not b.advance(event) or not b.fire(b.clinician.payload(b.course, event)):
+                return False
+        return True
 
-    for payload in _variants(compiled, b.clinician, course, event, route):
-        if fails(course, payload):
-            b.fire(payload)
-            return True
-    for other in compiled.allowed_lists[course.state]:
-        if any(r.dest for r in compiled.allowed[course.state][other]):
-            continue
-        for payload in _variants(compiled, b.clinician, course, other, None):
-            trial = copy_course(course)
-            steps: list[dict[str, Any]] = []
-            for _ in range(REPEAT_LIMIT):
-                step = _renumber(payload, course, trial)
-                if not trial.apply({**step, "at": (trial.facts.last_at or START).isoformat()}).ok:
-                    break
-                steps.append(step)
-                broken = next((v for v in _variants(compiled, b.clinician, trial, event, route)
-                               if fails(trial, v)), None)
-                if broken is not None:
-                    for step in steps:
-                        b.fire(step)
-                    b.fire(broken)
-                    return True
-    return False
+    def take_loops(self, b: CourseBuilder) -> None:
+        """Take the uncovered internal transitions of the current state."""
+        compiled = self.compiled
+        course = b.course
+        assert course is not None
+        for event in list(compiled.allowed_lists[course.state]):
+            routes = compiled.allowed[course.state][event]
+            route = compiled.route(course.state, event, course.facts)
+            if route is None:  # no route of this event fits the course (its when conditions)
+                continue
+            key = (course.state, event, routes.index(route))
+            if route.dest is not None or key in self.covered or key in b.routes:
+                continue
+            if b.advance(event, 60):
+                b.fire(b.clinician.payload(course, event))
 
+    def done(self, b: CourseBuilder) -> None:
+        self.covered.update(b.routes)
+        self.failed.update(b.failed)
+        self.courses.append(b.finish())
 
-def _renumber(payload: dict[str, Any], original: Course, course: Course) -> dict[str, Any]:
-    """A repeated session_held keeps its number valid (or keeps it wrong by the same amount)."""
-    if payload.get("type") != "session_held" or "number" not in payload:
-        return dict(payload)
-    shift = payload["number"] - original.facts.sessions_held
-    return {**payload, "number": course.facts.sessions_held + shift}
+    def reachable(self, state: str, event: str, index: int) -> Iterator[dict[str, Any]]:
+        """Course attributes under which ``state`` is reachable and takes route ``index``."""
+        for attrs in self.attr_sets:
+            if (effective_route(self.compiled, attrs, state, event) == index
+                    and state_path(self.compiled, attrs, state) is not None):
+                yield attrs
+
+    def take_route(self, target: RouteKey) -> None:
+        """Write a course that takes ``target`` (the first set of attributes that reaches it)."""
+        state, event, index = target
+        for attrs in self.reachable(state, event, index):
+            b = self.new_builder(attrs)
+            if b.course is not None and self.walk_to(b, attrs, state):
+                self.take_loops(b)
+                if b.course.state == state and b.advance(event):
+                    b.fire(b.clinician.payload(b.course, event))
+            self.done(b)
+            break
+
+    def fail_at_opening(self, name: str) -> None:
+        """Write a course whose course_opened fails opening requirement ``name``, if one does."""
+        compiled = self.compiled
+        for fields in _opening_variants(compiled):
+            probe = Course.try_open({"type": "course_opened", "at": START.isoformat(),
+                                     "course_id": "probe", **fields}, compiled.registry,
+                                    notify=False, compiled=compiled)[1]
+            if isinstance(probe, Rejection) and name in probe.guards:
+                b = self.new_builder({})
+                b.out.lines.clear()
+                b.clock = START
+                b.open(fields)
+                self.done(b)
+                break
+
+    def break_somewhere(self, name: str) -> bool:
+        """Write a course in which requirement ``name`` fails; False if none could be built."""
+        for state, events in self.compiled.allowed.items():
+            for event, routes in sorted(events.items()):
+                for index, route in enumerate(routes):
+                    if name not in {r.name for r in route.requires}:
+                        continue
+                    for attrs in self.reachable(state, event, index):
+                        b = self.new_builder(attrs)
+                        if b.course is None or not self.walk_to(b, attrs, state):
+                            continue
+                        hit = break_requirement(b, event, name)
+                        if not hit and b.advance(event):
+                            hit = break_requirement(b, event, name)
+                        if hit:
+                            self.done(b)
+                            return True
+        return False
 
 
 def cover_transitions(compiled: CompiledProtocol, prefix: str | None = None) -> tuple[
@@ -315,110 +224,19 @@ def cover_transitions(compiled: CompiledProtocol, prefix: str | None = None) -> 
     Returns ``(courses, uncovered_routes, unfailed_requirements)``; the two lists are empty
     when everything was covered.
     """
-    prefix = prefix or _prefix(compiled)
-    clinician = Clinician(compiled)
-    courses: list[GeneratedCourse] = []
-    covered: set[RouteKey] = set()
-    failed: set[str] = set()
-    attr_sets = _attr_sets(compiled)
-
-    def new_builder(attrs: dict[str, Any]) -> _Builder:
-        n = len(courses) + 1
-        b = _Builder(compiled, clinician, f"{prefix}-{n:03d}", f"{prefix}-{n:03d}.course.jsonl")
-        b.open(_opening_fields(compiled, attrs))
-        return b
-
-    def walk_to(b: _Builder, attrs: dict[str, Any], state: str) -> bool:
-        path = state_path(compiled, attrs, state)
-        if path is None:
-            return False
-        for event in path:
-            take_loops(b)
-            if not b.advance(event) or not b.fire(b.clinician.payload(b.course, event)):
-                return False
-        return True
-
-    def take_loops(b: _Builder) -> None:
-        """Take the uncovered internal transitions of the current state."""
-        course = b.course
-        assert course is not None
-        for event in list(compiled.allowed_lists[course.state]):
-            routes = compiled.allowed[course.state][event]
-            route = compiled.route(course.state, event, course.facts)
-            if route is None:  # no route of this event fits the course (its when conditions)
-                continue
-            key = (course.state, event, routes.index(route))
-            if route.dest is not None or key in covered or key in b.routes:
-                continue
-            if b.advance(event, 60):
-                b.fire(b.clinician.payload(course, event))
-
-    def done(b: _Builder) -> None:
-        covered.update(b.routes)
-        failed.update(b.failed)
-        courses.append(b.finish())
-
-    def reachable(state: str, event: str, index: int) -> Iterator[dict[str, Any]]:
-        """Course attributes under which ``state`` is reachable and takes route ``index``."""
-        for attrs in attr_sets:
-            if (effective_route(compiled, attrs, state, event) == index
-                    and state_path(compiled, attrs, state) is not None):
-                yield attrs
-
-    def break_somewhere(name: str) -> bool:
-        """Write a course in which requirement ``name`` fails; False if none could be built."""
-        for state, events in compiled.allowed.items():
-            for event, routes in sorted(events.items()):
-                for index, route in enumerate(routes):
-                    if name not in {r.name for r in route.requires}:
-                        continue
-                    for attrs in reachable(state, event, index):
-                        b = new_builder(attrs)
-                        if b.course is None or not walk_to(b, attrs, state):
-                            continue
-                        hit = _break_requirement(b, event, name)
-                        if not hit and b.advance(event):
-                            hit = _break_requirement(b, event, name)
-                        if hit:
-                            done(b)
-                            return True
-        return False
-
+    cov = _Coverage(compiled, prefix or _prefix(compiled))
     for target in route_targets(compiled):
-        if target in covered:
-            continue
-        state, event, index = target
-        for attrs in reachable(state, event, index):
-            b = new_builder(attrs)
-            if b.course is not None and walk_to(b, attrs, state):
-                take_loops(b)
-                if b.course.state == state and b.advance(event):
-                    b.fire(b.clinician.payload(b.course, event))
-            done(b)
-            break
-
-    # opening requirements: variants of course_opened
-    for req in compiled.open_requires:
-        if req.name in failed:
-            continue
-        for fields in _opening_variants(compiled):
-            probe = Course.try_open({"type": "course_opened", "at": START.isoformat(),
-                                     "course_id": "probe", **fields}, compiled.registry,
-                                    notify=False, compiled=compiled)[1]
-            if isinstance(probe, Rejection) and req.name in probe.guards:
-                b = new_builder({})
-                b.out.lines.clear()
-                b.clock = START
-                b.open(fields)
-                done(b)
-                break
-
+        if target not in cov.covered:
+            cov.take_route(target)
+    for req in compiled.open_requires:  # opening requirements: variants of course_opened
+        if req.name not in cov.failed:
+            cov.fail_at_opening(req.name)
     for name in requirement_targets(compiled):
-        if name not in failed:
-            break_somewhere(name)
-    uncovered = [t for t in route_targets(compiled) if t not in covered]
-    unfailed = [n for n in requirement_targets(compiled) if n not in failed]
-    return courses, uncovered, unfailed
+        if name not in cov.failed:
+            cov.break_somewhere(name)
+    uncovered = [t for t in route_targets(compiled) if t not in cov.covered]
+    unfailed = [n for n in requirement_targets(compiled) if n not in cov.failed]
+    return cov.courses, uncovered, unfailed
 
 
 def _opening_variants(compiled: CompiledProtocol) -> Iterator[dict[str, Any]]:
@@ -441,7 +259,8 @@ def random_courses(compiled: CompiledProtocol, n: int, seed: int, prefix: str | 
     out = []
     for i in range(1, n + 1):
         attrs = rnd.choice(attr_sets)
-        b = _Builder(compiled, clinician, f"{prefix}-random-{i:03d}", f"{prefix}-random-{i:03d}.course.jsonl")
+        name = f"{prefix}-random-{i:03d}"
+        b = CourseBuilder(compiled, clinician, name, f"{name}.course.jsonl")
         b.clock = START + timedelta(days=rnd.randrange(365))
         b.open(_opening_fields(compiled, attrs))
         course = b.course
@@ -458,7 +277,7 @@ def random_courses(compiled: CompiledProtocol, n: int, seed: int, prefix: str | 
                 event = rnd.choice(sorted(compiled.event_types.keys() - {"course_opened"}))
                 if event in ("course_discontinued", "course_referred"):
                     continue
-                variants = list(_variants(compiled, clinician, course, event,
+                variants = list(payload_variants(compiled, clinician, course, event,
                                           compiled.route(course.state, event, course.facts)))
                 b.fire(rnd.choice(variants))
                 continue
