@@ -30,8 +30,6 @@ NOT_RUN = re.compile(r"#\s*not run:\s*(\S.*)")
 # must either run or mark its fragments "# not run: ..." (strict: an xpass fails, so the
 # entry is removed as soon as the page is fixed).
 PENDING: dict[str, str] = {
-    "hooks.md": "fragments of a plugin module (iptflow not imported): engineer A's page",
-    "plugins.md": "plugin fragments; block 4 imports iptflow.plugins (now iptflow.engine.plugins)",
 }
 
 
