@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import length_hint
 from typing import Any
 
 from pydantic import ValidationError
@@ -62,17 +63,11 @@ def replay_log(
     """
     if not events:
         return Replayed(None, Rejection("no_course", "the log is empty: it has no course_opened"), 1)
-    seq = 0
-
-    def counted() -> Any:
-        nonlocal seq
-        for seq, event in enumerate(events, start=1):  # noqa: B007 - read after a rejection
-            yield event
-
+    remaining = iter(events)  # Course.replay consumes this iterator: what is left names the seq
     try:
-        course = Course.replay(counted(), registry, notify=False, compiled=compiled)
+        course = Course.replay(remaining, registry, notify=False, compiled=compiled)
     except EventRejected as exc:
-        return Replayed(None, exc.rejection, seq)
+        return Replayed(None, exc.rejection, len(events) - length_hint(remaining))
     return Replayed(course)
 
 
