@@ -73,10 +73,12 @@ class Registry:
         self._dirs_scanned = False
         self._dir_errors: list[str] = []
         self._collect()
-        hook = self.pm.hook
-        self.has_observers = bool(
-            hook.event_accepted.get_hookimpls() or hook.state_changed.get_hookimpls()
-        )
+        # observers in pluggy's call order (the plugin registered last first), like has_observers
+        # fixed when the registry is built
+        self._observers = {
+            name: list(reversed(self._per_plugin(name))) for name in ("event_accepted", "state_changed")
+        }
+        self.has_observers = any(self._observers.values())
 
     # -- collecting from plugins ---------------------------------------------------------------
     def _per_plugin(self, hook_name: str) -> list[tuple[str, pluggy.HookCaller]]:
@@ -278,8 +280,7 @@ class Registry:
 
     # -- observation hooks -----------------------------------------------------------------------
     def _observe(self, hook_name: str, **kwargs: Any) -> None:
-        # pluggy's call order (the last registered plugin first), one plugin per call
-        for plugin, caller in reversed(self._per_plugin(hook_name)):
+        for plugin, caller in self._observers[hook_name]:
             try:
                 caller(**kwargs)
             except Exception as exc:
