@@ -12,7 +12,6 @@ allows. See docs/architecture.md for the measurements behind this shape.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Annotated, Any, Union
@@ -22,8 +21,10 @@ from transitions import Machine
 from transitions.core import EventData, Transition
 
 from iptflow.engine.events import Event, EventType
+from iptflow.engine.facts import Facts
 from iptflow.errors import PluginError, ProtocolError
 from iptflow.protocol.models import ResolvedProtocol
+from iptflow.protocol.references import check_references
 
 if TYPE_CHECKING:
     from iptflow.engine.course import Course
@@ -80,30 +81,6 @@ class BoundCheck:
     events: frozenset[str] | None = None  # the only event types it raises on (None: any)
 
 
-def params_problem(fn: Callable[..., Any], params: dict[str, Any]) -> str | None:
-    """What is wrong with calling ``fn(course, event, **params)``, or None.
-
-    Catches a misspelt or missing parameter in protocol data when the protocol is compiled,
-    not when the first course reaches the requirement.
-    """
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
-        return None
-    parameters = list(signature.parameters.values())[2:]
-    names = [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    takes = f" (it takes: {', '.join(names)})" if names else " (it takes no parameters)"
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        unknown = sorted(set(params) - set(names))
-        if unknown:
-            return f"unknown parameter(s) {', '.join(map(repr, unknown))}{takes}"
-    try:
-        signature.bind(None, None, **params)
-    except TypeError as exc:
-        return f"{exc}{takes}"
-    return None
-
-
 def when_holds(facts: Any, when: tuple[tuple[str, str], ...]) -> bool:
     """Whether a course's facts meet a route's ``when`` conditions (e.g. format = group)."""
     return all(getattr(facts, attr, None) == value for attr, value in when)
@@ -117,29 +94,17 @@ class CompiledProtocol:
         self.fingerprint = protocol.fingerprint
         self.registry = registry
         self.final_states = frozenset(protocol.final_states)
-        self.event_types: dict[str, EventType] = {}
-        for name in protocol.event_types:
-            et = registry.event_types.get(name)
-            if et is None:
-                raise ProtocolError(
-                    f"protocol {protocol.id}: event {name!r} has no registered event model "
-                    "(is the plugin that defines it installed?)"
-                )
-            self.event_types[name] = et
+        self._validate_references()
+        self.event_types: dict[str, EventType] = {
+            name: registry.event_types[name] for name in protocol.event_types
+        }
         self.requirements = {name: self._bind(name) for name in protocol.requirements}
         self.open_requires = tuple(self._req(name, "open_requires") for name in protocol.open_requires)
         self.allowed: dict[str, dict[str, tuple[Route, ...]]] = {
             s.name: {} for s in protocol.states if not s.final
         }
-        state_names = {s.name for s in protocol.states}
         for t in protocol.transitions:
             src = t.source[0]
-            if src not in state_names:
-                raise ProtocolError(f"protocol {protocol.id}: {t.event} from unknown state {src!r}")
-            if src in self.final_states:
-                raise ProtocolError(f"protocol {protocol.id}: {t.event} from final state {src!r}")
-            if t.dest is not None and t.dest not in state_names:
-                raise ProtocolError(f"protocol {protocol.id}: {t.event} to unknown state {t.dest!r}")
             route = Route(
                 when=tuple(sorted(t.when.items())),
                 dest=t.dest,
@@ -164,18 +129,6 @@ class CompiledProtocol:
             for ev in rdef.closed_by:
                 self.review_closers[ev] = self.review_closers.get(ev, ()) + (review,)
         self.task_events = frozenset(protocol.task_events)
-        for name, inst in protocol.instruments.items():
-            for trig in inst.opens_reviews:
-                if trig.review not in protocol.reviews:
-                    raise ProtocolError(
-                        f"protocol {protocol.id}: instrument {name} opens unknown review "
-                        f"{trig.review!r}"
-                    )
-        for name in protocol.primary_instruments:
-            if name not in protocol.instruments:
-                raise ProtocolError(f"protocol {protocol.id}: primary instrument {name!r} is not defined")
-        if protocol.initial_state not in self.allowed:
-            raise ProtocolError(f"protocol {protocol.id}: unknown initial state {protocol.initial_state!r}")
         models = tuple(et.model for et in self.event_types.values())
         union: Any = (
             models[0]
@@ -187,43 +140,33 @@ class CompiledProtocol:
         self.machine = self._build_machine()
 
     # -- building ----------------------------------------------------------------------------
+    def _validate_references(self) -> None:
+        """Raise ProtocolError naming the first broken reference (protocol/references.py)."""
+        findings = check_references(
+            self.protocol,
+            guards={name: entry[0] for name, entry in self.registry.guards.items()},
+            checks={name: entry[0] for name, entry in self.registry.checks.items()},
+            event_types=self.registry.event_types.keys(),
+            course_attributes=Facts.__dataclass_fields__.keys(),
+        )
+        if findings:
+            more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
+            raise ProtocolError(f"protocol {self.protocol.id}: {findings[0].message}{more}")
+
     def _bind(self, name: str) -> BoundRequirement:
+        """A requirement bound to its guard (references were validated first)."""
         rdef = self.protocol.requirements[name]
-        entry = self.registry.guards.get(rdef.guard)
-        if entry is None:
-            raise ProtocolError(
-                f"protocol {self.protocol.id}: requirement {name!r} uses unknown guard {rdef.guard!r}"
-            )
-        fn, plugin = entry
-        problem = params_problem(fn, rdef.params)
-        if problem:
-            raise ProtocolError(
-                f"protocol {self.protocol.id}: requirement {name!r} (guard {rdef.guard!r}): {problem}"
-            )
+        fn, plugin = self.registry.guards[rdef.guard]
         return BoundRequirement(
             name, fn, dict(rdef.params), rdef.description, plugin, rdef.message, rdef.guard
         )
 
     def _req(self, name: str, where: str) -> BoundRequirement:
-        try:
-            return self.requirements[name]
-        except KeyError:
-            raise ProtocolError(
-                f"protocol {self.protocol.id}: {where} requires {name!r}, which is not defined"
-            ) from None
+        """Requirement ``name``, as ``where`` (e.g. an event from a state) requires it."""
+        return self.requirements[name]
 
     def _check(self, code: str, name: str, params: dict[str, Any]) -> BoundCheck:
-        entry = self.registry.checks.get(name)
-        if entry is None:
-            raise ProtocolError(
-                f"protocol {self.protocol.id}: deviation {code!r} uses unknown check {name!r}"
-            )
-        fn, plugin = entry
-        problem = params_problem(fn, params)
-        if problem:
-            raise ProtocolError(
-                f"protocol {self.protocol.id}: deviation {code!r} (check {name!r}): {problem}"
-            )
+        fn, plugin = self.registry.checks[name]  # references were validated first
         return BoundCheck(code, fn, dict(params), plugin, self.registry.check_events.get(name))
 
     def _build_machine(self) -> Machine:

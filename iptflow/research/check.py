@@ -20,12 +20,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from iptflow.engine.facts import Facts
-from iptflow.engine.machine import CompiledProtocol, params_problem
+from iptflow.engine.machine import CompiledProtocol
 from iptflow.engine.registry import Registry, default_registry
 from iptflow.errors import ProtocolError, ProtocolFileError
 from iptflow.protocol.compose import compose
 from iptflow.protocol.files import field_path, locate, read_toml, validation_problems
-from iptflow.protocol.models import ANY_ACTIVE, AdaptationDef, ProtocolDef, ResolvedProtocol
+from iptflow.protocol.models import AdaptationDef, ProtocolDef, ResolvedProtocol
+from iptflow.protocol.references import check_references, deviation_findings, requirement_findings
 from iptflow.protocol.variants import VariantDef
 
 Kind = Literal["protocol", "adaptation", "variant"]
@@ -146,13 +147,7 @@ class _Checker:
 
     # -- kinds of file ---------------------------------------------------------------------------
     def protocol(self, p: ProtocolDef) -> None:
-        states = {s.name: s for s in p.states}
-        if p.initial_state not in states:
-            self.add(("initial_state",), f"unknown state {p.initial_state!r}")
-        for i, name in enumerate(p.acute_states):
-            if name not in states:
-                self.add(("acute_states", i), f"unknown state {name!r}")
-        self.references(p, states, p.requirements, set(p.reviews), set(p.instruments))
+        self.references(p)
         if not self.problems:
             self.compile(lambda: compose(p, []))
 
@@ -160,14 +155,11 @@ class _Checker:
         base = self.base_protocol(base_id, None)
         if base is None:
             return
-        states = {s.name: s for s in base.states}
+        states = {s.name for s in base.states}
         for i, s in enumerate(a.states):
             if s.name in states:
                 self.add(("states", i, "name"), f"state {s.name!r} is already in {base.id}")
-            states[s.name] = s
-        requirements = {**base.requirements, **a.requirements}
-        self.references(a, states, requirements, set(base.reviews) | set(a.reviews),
-                        set(base.instruments) | set(a.instruments))
+        self.references(a, base)
         if not self.problems:
             self.compile(lambda: compose(base, [a]))
 
@@ -196,17 +188,18 @@ class _Checker:
             if code not in codes:
                 self.add(("deviations", code), f"no deviation {code!r} to set parameters of "
                                                f"(known: {', '.join(codes)})")
-            else:
-                dev = codes[code]
-                self.params(("deviations", code), self.registry.checks.get(dev.check),
-                            {**dev.params, **params})
+            else:  # a setting's problem is reported at the variant's table of that code
+                dev = codes[code].model_copy(update={"params": {**codes[code].params, **params}})
+                for f in deviation_findings(dev, self.functions("checks"), ("deviations", code)):
+                    self.add(("deviations", code), f.message)
         for name, params in v.requirements.items():
             req = requirements.get(name)
             if req is None:
                 self.add(("requirements", name), f"no requirement {name!r} to set parameters of")
             else:
-                self.params(("requirements", name), self.registry.guards.get(req.guard),
-                            {**req.params, **params})
+                req = req.model_copy(update={"params": {**req.params, **params}})
+                for f in requirement_findings(name, req, self.functions("guards"), ("requirements", name)):
+                    self.add(("requirements", name), f.message)
         settings_only = v.model_copy(update={"deviations": {}, "requirements": {}})
         try:  # conflicts between the adaptations, unless the variant's own settings resolve them
             compose(base, adaptations, settings_only)
@@ -227,80 +220,17 @@ class _Checker:
             return None
         return base
 
-    def params(self, loc: tuple[Any, ...], entry: Any, params: dict[str, Any]) -> None:
-        if entry is not None and (problem := params_problem(entry[0], params)):
-            self.add(loc, problem)
+    def functions(self, kind: Literal["guards", "checks"]) -> dict[str, Any]:
+        """The registry's guards or deviation checks, name -> callable."""
+        return {name: entry[0] for name, entry in getattr(self.registry, kind).items()}
 
-    def references(
-        self,
-        model: ProtocolDef | AdaptationDef,
-        states: Mapping[str, Any],
-        requirements: Mapping[str, Any],
-        reviews: set[str],
-        instruments: set[str],
-    ) -> None:
-        events = self.registry.event_types
-        guards, checks = self.registry.guards, self.registry.checks
-
-        def event(loc: tuple[Any, ...], name: str) -> None:
-            if name not in events:
-                self.add(loc, f"no event type {name!r} is registered (is the plugin that "
-                              "defines it installed?)")
-
-        def sources(loc: tuple[Any, ...], names: list[str]) -> None:
-            if names == [ANY_ACTIVE]:
-                return
-            for name in names:
-                if name not in states:
-                    self.add(loc, f"unknown state {name!r}")
-                elif states[name].final:
-                    self.add(loc, f"{name!r} is a final state: it accepts no events")
-
-        def requires(loc: tuple[Any, ...], names: list[str]) -> None:
-            for j, name in enumerate(names):
-                if name not in requirements:
-                    self.add((*loc, j), f"unknown requirement {name!r} (define it under "
-                                        f"[requirements.{name}])")
-
-        for i, t in enumerate(model.transitions):
-            event(("transitions", i, "event"), t.event)
-            sources(("transitions", i, "source"), t.source)
-            if t.dest is not None and t.dest not in states:
-                self.add(("transitions", i, "dest"), f"unknown state {t.dest!r}")
-            requires(("transitions", i, "requires"), t.requires)
-            for attr in t.when:
-                if attr not in _COURSE_ATTRIBUTES:
-                    self.add(("transitions", i, "when"), f"{attr!r} is not a course attribute")
-        if isinstance(model, AdaptationDef):
-            for i, extra in enumerate(model.extra_requires):
-                event(("extra_requires", i, "event"), extra.event)
-                sources(("extra_requires", i, "source"), extra.source)
-                requires(("extra_requires", i, "requires"), extra.requires)
-        requires(("open_requires",), model.open_requires)
-        for name, req in model.requirements.items():
-            if req.guard not in guards:
-                self.add(("requirements", name, "guard"), f"no guard {req.guard!r} is registered")
-            else:
-                self.params(("requirements", name, "params"), guards[req.guard], req.params)
-        for i, dev in enumerate(model.deviations):
-            if dev.check not in checks:
-                self.add(("deviations", i, "check"), f"no deviation check {dev.check!r} is registered")
-            else:
-                self.params(("deviations", i, "params"), checks[dev.check], dev.params)
-        for name, review in model.reviews.items():
-            for key in ("opened_by", "closed_by"):
-                for j, ev in enumerate(getattr(review, key)):
-                    event(("reviews", name, key, j), ev)
-        for name, inst in model.instruments.items():
-            for k, trigger in enumerate(inst.opens_reviews):
-                if trigger.review not in reviews:
-                    self.add(("instruments", name, "opens_reviews", k),
-                             f"unknown review {trigger.review!r}")
-        for i, name in enumerate(model.primary_instruments):
-            if name not in instruments:
-                self.add(("primary_instruments", i), f"instrument {name!r} is not defined")
-        for i, name in enumerate(model.task_events):
-            event(("task_events", i), name)
+    def references(self, model: ProtocolDef | AdaptationDef, base: ProtocolDef | None = None) -> None:
+        """Every broken reference (protocol/references.py), where it is written."""
+        for finding in check_references(
+            model, guards=self.functions("guards"), checks=self.functions("checks"),
+            event_types=self.registry.event_types, course_attributes=_COURSE_ATTRIBUTES, base=base,
+        ):
+            self.add(finding.path, finding.message)
 
     def compile(self, build: Any) -> None:
         try:

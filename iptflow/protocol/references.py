@@ -1,0 +1,254 @@
+"""The one reference checker: what a protocol's data names must exist, with one message each.
+
+The compiler (:class:`~iptflow.engine.machine.CompiledProtocol`), ``iptflow check`` and lint
+all call :func:`check_references`. It takes what it checks against as plain data (guards and
+deviation checks by name, the registered event type names, the course attributes a route may
+test), so this layer never imports the engine. Each :class:`Finding` has a stable ``code``,
+a self-contained ``message`` and the ``path`` of the field it concerns, e.g.
+``("transitions", 3, "requires", 0)``, from which ``iptflow check`` finds the file line.
+
+==========================  ====================================================================
+code                        finding
+==========================  ====================================================================
+undefined_state             the initial state, an acute state or a transition's source or
+                            destination is not a state of the protocol
+final_initial_state         the initial state is final: a course could do nothing in it
+event_from_final_state      a transition leaves a final state (final states accept no events)
+unknown_event               no plugin registers the event type a transition, review or task names
+unknown_course_attribute    a transition's ``when`` tests something a course does not have
+undefined_requirement       a transition or ``open_requires`` names an undefined requirement
+unknown_guard               a requirement names a guard no plugin registers
+unknown_check               a deviation names a check no plugin registers
+bad_params                  a guard's or check's parameters do not fit its signature
+undefined_review            an instrument opens a review that is not defined
+undefined_instrument        a primary instrument is not defined
+==========================  ====================================================================
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from iptflow.protocol.files import field_path
+from iptflow.protocol.models import (
+    ANY_ACTIVE,
+    AdaptationDef,
+    DeviationDef,
+    ProtocolDef,
+    RequirementDef,
+    StateDef,
+)
+
+Path = tuple[str | int, ...]
+_UNREGISTERED = "(is the plugin that defines it installed?)"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One broken reference: a stable ``code``, a message, and the field ``path`` it concerns."""
+
+    code: str
+    message: str
+    path: Path
+
+    @property
+    def field(self) -> str:
+        """The path written like ``transitions[3].requires[0]``."""
+        return field_path(self.path)
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def params_problem(fn: Callable[..., Any], params: Mapping[str, Any]) -> str | None:
+    """What is wrong with calling ``fn(course, event, **params)``, or None.
+
+    Catches a misspelt or missing parameter in protocol data when the protocol is compiled,
+    not when the first course reaches the requirement.
+    """
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return None
+    parameters = list(signature.parameters.values())[2:]
+    names = [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    takes = f" (it takes: {', '.join(names)})" if names else " (it takes no parameters)"
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            return f"unknown parameter(s) {', '.join(map(repr, unknown))}{takes}"
+    try:
+        signature.bind(None, None, **params)
+    except TypeError as exc:
+        return f"{exc}{takes}"
+    return None
+
+
+def requirement_findings(
+    name: str, req: RequirementDef, guards: Mapping[str, Callable[..., Any]], path: Path
+) -> list[Finding]:
+    """Whether requirement ``name``'s guard is registered and its params fit (``path``: the
+    requirement's own, e.g. ``("requirements", name)``)."""
+    fn = guards.get(req.guard)
+    if fn is None:
+        return [Finding("unknown_guard", f"requirement {name!r} uses unknown guard {req.guard!r}, "
+                                         "which no installed plugin registers", (*path, "guard"))]
+    problem = params_problem(fn, req.params)
+    if problem:
+        return [Finding("bad_params", f"requirement {name!r} (guard {req.guard!r}): {problem}",
+                        (*path, "params"))]
+    return []
+
+
+def deviation_findings(
+    dev: DeviationDef, checks: Mapping[str, Callable[..., Any]], path: Path
+) -> list[Finding]:
+    """Whether a deviation's check is registered and its params fit."""
+    fn = checks.get(dev.check)
+    if fn is None:
+        return [Finding("unknown_check", f"deviation {dev.code!r} uses unknown check {dev.check!r}, "
+                                         "which no installed plugin registers", (*path, "check"))]
+    problem = params_problem(fn, dev.params)
+    if problem:
+        return [Finding("bad_params", f"deviation {dev.code!r} (check {dev.check!r}): {problem}",
+                        (*path, "params"))]
+    return []
+
+
+def check_references(
+    model: ProtocolDef | AdaptationDef,
+    *,
+    guards: Mapping[str, Callable[..., Any]],
+    checks: Mapping[str, Callable[..., Any]],
+    event_types: Collection[str],
+    course_attributes: Collection[str] | None = None,
+    base: ProtocolDef | None = None,
+) -> list[Finding]:
+    """Every broken reference in ``model``, in the order of its fields.
+
+    ``guards`` and ``checks`` map names to the registered callables, ``event_types`` holds
+    the registered event type names, ``course_attributes`` what a route's ``when`` may test
+    (None: not checked). An adaptation is checked with the ``base`` protocol it is composed
+    with: the states, requirements, reviews and instruments of both are known.
+    """
+    return _Checker(model, base, guards, checks, event_types, course_attributes).run()
+
+
+class _Checker:
+    def __init__(
+        self,
+        model: ProtocolDef | AdaptationDef,
+        base: ProtocolDef | None,
+        guards: Mapping[str, Callable[..., Any]],
+        checks: Mapping[str, Callable[..., Any]],
+        event_types: Collection[str],
+        course_attributes: Collection[str] | None,
+    ) -> None:
+        self.model = model
+        parts: list[ProtocolDef | AdaptationDef] = [base, model] if base is not None else [model]
+        self.states: dict[str, StateDef] = {s.name: s for p in parts for s in p.states}
+        self.requirements = {name for p in parts for name in p.requirements}
+        self.reviews = {name for p in parts for name in p.reviews}
+        self.instruments = {name for p in parts for name in p.instruments}
+        self.guards, self.checks = guards, checks
+        self.event_types = event_types
+        self.course_attributes = course_attributes
+        self.out: list[Finding] = []
+
+    def add(self, code: str, message: str, path: Path) -> None:
+        self.out.append(Finding(code, message, path))
+
+    def run(self) -> list[Finding]:
+        m = self.model
+        if isinstance(m, ProtocolDef):
+            self.start_states(m)
+        for i, t in enumerate(m.transitions):
+            self.event(("transitions", i, "event"), t.event)
+            self.sources(("transitions", i, "source"), t.event, t.source)
+            if t.dest is not None and t.dest not in self.states:
+                self.add("undefined_state", f"{t.event} to unknown state {t.dest!r}",
+                         ("transitions", i, "dest"))
+            self.requires(("transitions", i, "requires"), _label(t.event, t.source), t.requires)
+            self.when(("transitions", i, "when"), _label(t.event, t.source), t.when)
+        if isinstance(m, AdaptationDef):
+            for i, extra in enumerate(m.extra_requires):
+                self.event(("extra_requires", i, "event"), extra.event)
+                self.sources(("extra_requires", i, "source"), extra.event, extra.source)
+                self.requires(("extra_requires", i, "requires"), _label(extra.event, extra.source),
+                              extra.requires)
+        self.requires(("open_requires",), "course_opened", m.open_requires)
+        for name, req in m.requirements.items():
+            self.out += requirement_findings(name, req, self.guards, ("requirements", name))
+        for i, dev in enumerate(m.deviations):
+            self.out += deviation_findings(dev, self.checks, ("deviations", i))
+        self.reviews_and_instruments(m)
+        for i, name in enumerate(m.task_events):
+            self.event(("task_events", i), name)
+        return self.out
+
+    def start_states(self, p: ProtocolDef) -> None:
+        initial = self.states.get(p.initial_state)
+        if initial is None:
+            self.add("undefined_state", f"unknown initial state {p.initial_state!r}", ("initial_state",))
+        elif initial.final:
+            self.add("final_initial_state", f"the initial state {p.initial_state!r} is final: "
+                                            "a course could do nothing in it", ("initial_state",))
+        for i, name in enumerate(p.acute_states):
+            if name not in self.states:
+                self.add("undefined_state", f"unknown acute state {name!r}", ("acute_states", i))
+        if "course_opened" not in self.event_types:
+            self.add("unknown_event", f"no event type 'course_opened' is registered {_UNREGISTERED}",
+                     ())
+
+    def event(self, path: Path, name: str) -> None:
+        if name not in self.event_types:
+            self.add("unknown_event", f"no event type {name!r} is registered {_UNREGISTERED}", path)
+
+    def sources(self, path: Path, event: str, names: list[str]) -> None:
+        if names == [ANY_ACTIVE]:
+            return
+        for name in names:
+            state = self.states.get(name)
+            if state is None:
+                self.add("undefined_state", f"{event} from unknown state {name!r}", path)
+            elif state.final:
+                self.add("event_from_final_state", f"{event} from final state {name!r}: "
+                                                   "a final state accepts no events", path)
+
+    def requires(self, path: Path, where: str, names: list[str]) -> None:
+        for j, name in enumerate(names):
+            if name not in self.requirements:
+                self.add("undefined_requirement",
+                         f"{where} requires {name!r}, which is not defined "
+                         f"(define it under [requirements.{name}])", (*path, j))
+
+    def when(self, path: Path, where: str, when: Mapping[str, str]) -> None:
+        if self.course_attributes is None:
+            return
+        for attr in when:
+            if attr not in self.course_attributes:
+                self.add("unknown_course_attribute",
+                         f"{where} is routed on {attr!r}, which is not a course attribute", path)
+
+    def reviews_and_instruments(self, m: ProtocolDef | AdaptationDef) -> None:
+        for name, review in m.reviews.items():
+            for key in ("opened_by", "closed_by"):
+                for j, ev in enumerate(getattr(review, key)):
+                    self.event(("reviews", name, key, j), ev)
+        for name, inst in m.instruments.items():
+            for k, trigger in enumerate(inst.opens_reviews):
+                if trigger.review not in self.reviews:
+                    self.add("undefined_review",
+                             f"instrument {name!r} opens unknown review {trigger.review!r}",
+                             ("instruments", name, "opens_reviews", k))
+        for i, name in enumerate(m.primary_instruments):
+            if name not in self.instruments:
+                self.add("undefined_instrument", f"primary instrument {name!r} is not defined",
+                         ("primary_instruments", i))
+
+
+def _label(event: str, sources: list[str]) -> str:
+    return f"{event} from " + ("any active state" if sources == [ANY_ACTIVE] else ", ".join(sources))
