@@ -6,7 +6,8 @@
 code                         finding
 ===========================  ================================================================
 unresolvable                 the protocol cannot be resolved at all (``lint_protocol`` only)
-undefined_state              a transition or the initial state names a state that is not defined
+undefined_state              a transition, the initial state or an acute state names a state
+                             that is not defined
 unreachable_state            no chain of transitions leads from the initial state to the state
 dead_end_state               a non-final state no transition leaves (ways out every active
                              state has, like discontinuation, do not count)
@@ -17,13 +18,19 @@ unknown_guard                a requirement names a guard no plugin registers
 unknown_check                a deviation names a check no plugin registers
 undefined_instrument         a primary instrument or a requirement's instrument is not defined
 undefined_review             an instrument opens a review that is not defined
+final_initial_state,         the other broken references (see :mod:`iptflow.protocol.references`:
+event_from_final_state,      the compiler and ``iptflow check`` report the same ones, with the
+unknown_event,               same messages)
+unknown_course_attribute,
+bad_params
 empty_session_range          the session range's min is above its max
 review_session_out_of_range  the review session lies beyond the session range's max
 requirement_never_holds      a session requirement asks for more sessions than the range allows
 requirements_conflict        requirements that cannot hold together on the way through a state
 ===========================  ================================================================
 
-Nothing is evaluated: lint reads the protocol's data and the registry's names.
+Nothing is evaluated: lint reads the protocol's data and the registry's names. Broken
+references come from the shared checker, :func:`iptflow.protocol.references.check_references`.
 """
 
 from __future__ import annotations
@@ -32,9 +39,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from iptflow.engine.facts import Facts
 from iptflow.engine.registry import Registry, default_registry
 from iptflow.errors import IptflowError
 from iptflow.protocol.models import ResolvedProtocol
+from iptflow.protocol.references import check_references
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,24 +82,44 @@ def _tname(t: Any) -> str:
 def lint(resolved: ResolvedProtocol, registry: Registry | None = None) -> list[Finding]:
     """Every finding for a resolved protocol, in a stable order."""
     registry = registry or default_registry()
-    p = resolved
+    return [
+        *_reference_findings(resolved, registry),
+        *_graph_findings(resolved),
+        *_event_findings(resolved, registry),
+        *_instrument_findings(resolved),
+        *_session_findings(resolved, {s.name for s in resolved.states if s.final}),
+    ]
+
+
+def _place(p: ResolvedProtocol, path: tuple[str | int, ...]) -> str:
+    """Where a reference finding's field path is, in lint's terms (``transitions[e from s]``)."""
+    if not path:
+        return p.id
+    head, rest = path[0], path[1:]
+    if head == "transitions" and rest and isinstance(rest[0], int):
+        return _tname(p.transitions[rest[0]])
+    if head == "deviations" and rest and isinstance(rest[0], int):
+        return f"deviations.{p.deviations[rest[0]].code}"
+    return f"{head}.{rest[0]}" if rest and isinstance(rest[0], str) else str(head)
+
+
+def _reference_findings(p: ResolvedProtocol, registry: Registry) -> list[Finding]:
+    found = check_references(
+        p,
+        guards={name: entry[0] for name, entry in registry.guards.items()},
+        checks={name: entry[0] for name, entry in registry.checks.items()},
+        event_types=registry.event_types,
+        course_attributes=Facts.__dataclass_fields__,
+    )
+    return [Finding(f.code, f.message, _place(p, f.path)) for f in found]
+
+
+def _graph_findings(p: ResolvedProtocol) -> list[Finding]:
+    """States no chain of transitions reaches, and active states nothing leads out of."""
     out: list[Finding] = []
-    states = {s.name: s for s in p.states}
-    final = {s.name for s in p.states if s.final}
-    transitions = list(p.transitions)
-
-    if p.initial_state not in states:
-        out.append(Finding("undefined_state", f"the initial state {p.initial_state!r} is not defined",
-                           "initial_state"))
-    for t in transitions:
-        for name in (t.source[0], t.dest):
-            if name is not None and name not in states:
-                out.append(Finding("undefined_state", f"state {name!r} is not defined", _tname(t)))
-
-    # reachability and ways out
     graph: dict[str, set[str]] = {}
     exits: dict[str, set[tuple[str, str]]] = {}
-    for t in transitions:
+    for t in p.transitions:
         if t.dest is not None and t.dest != t.source[0]:
             graph.setdefault(t.source[0], set()).add(t.dest)
             exits.setdefault(t.source[0], set()).add((t.event, t.dest))
@@ -115,9 +144,12 @@ def lint(resolved: ResolvedProtocol, registry: Registry | None = None) -> list[F
                                f"{s.name} is not final, but no transition leaves it"
                                + (f" except those allowed everywhere ({ends})" if ends else ""),
                                f"states.{s.name}"))
+    return out
 
-    # events
-    in_transitions = {t.event for t in transitions}
+
+def _event_findings(p: ResolvedProtocol, registry: Registry) -> list[Finding]:
+    """Events the protocol or an enabled adaptation's plugin refers to that no transition allows."""
+    in_transitions = {t.event for t in p.transitions}
     referred: dict[str, str] = {}
     for ev in p.task_events:
         referred.setdefault(ev, "task_events")
@@ -132,47 +164,19 @@ def lint(resolved: ResolvedProtocol, registry: Registry | None = None) -> list[F
     for ev, plugin in sorted(registry.event_plugins.items()):
         if plugin in adaptation_plugins:
             referred.setdefault(ev, f"plugin {plugin}")
-    for ev, place in sorted(referred.items()):
-        if ev not in in_transitions and ev != "course_opened":
-            out.append(Finding("event_allowed_nowhere",
-                               f"{ev} is referred to but no transition allows it", place))
+    return [Finding("event_allowed_nowhere", f"{ev} is referred to but no transition allows it", place)
+            for ev, place in sorted(referred.items())
+            if ev not in in_transitions and ev != "course_opened"]
 
-    # requirements, guards, checks
-    for t in transitions:
-        for name in t.requires:
-            if name not in p.requirements:
-                out.append(Finding("undefined_requirement", f"requirement {name!r} is not defined",
-                                   _tname(t)))
-    for name in p.open_requires:
-        if name not in p.requirements:
-            out.append(Finding("undefined_requirement", f"requirement {name!r} is not defined",
-                               "open_requires"))
-    for name, req in sorted(p.requirements.items()):
-        if req.guard not in registry.guards:
-            out.append(Finding("unknown_guard", f"guard {req.guard!r} is not registered by any plugin",
-                               f"requirements.{name}"))
-    for dev in p.deviations:
-        if dev.check not in registry.checks:
-            out.append(Finding("unknown_check", f"check {dev.check!r} is not registered by any plugin",
-                               f"deviations.{dev.code}"))
 
-    # instruments and reviews
-    for name in p.primary_instruments:
-        if name not in p.instruments:
-            out.append(Finding("undefined_instrument", f"primary instrument {name!r} is not defined",
-                               "primary_instruments"))
+def _instrument_findings(p: ResolvedProtocol) -> list[Finding]:
+    """Instruments a requirement's ``instrument`` parameter names that are not defined."""
+    out: list[Finding] = []
     for name, req in sorted(p.requirements.items()):
         inst = req.params.get("instrument")
         if isinstance(inst, str) and inst != "baseline" and inst not in p.instruments:
             out.append(Finding("undefined_instrument", f"instrument {inst!r} is not defined",
                                f"requirements.{name}"))
-    for name, inst in sorted(p.instruments.items()):
-        for trig in inst.opens_reviews:
-            if trig.review not in p.reviews:
-                out.append(Finding("undefined_review", f"review {trig.review!r} is not defined",
-                                   f"instruments.{name}"))
-
-    out += _session_findings(p, final)
     return out
 
 
