@@ -36,7 +36,7 @@ def check(
     results = check_files(files, registry, kind=kind, base=base)
     linted = 0
     for result in results:
-        # lint (iptflow/lint.py) runs on what the check resolved: findings exit 1
+        # lint (iptflow/research/lint.py) runs on what the check resolved: findings exit 1
         findings = lint(result.resolved, registry) if result.resolved is not None else []
         linted += len(findings)
         if as_json:

@@ -1,13 +1,14 @@
 """Validate protocol, adaptation and variant files: every problem, with file, line and field.
 
 ``check_file`` goes beyond the file format (pydantic): it resolves what the file refers to
-against a :class:`~iptflow.registry.Registry` (guards and their parameters, deviation checks,
-event types, states, requirements, reviews, instruments, the base protocol and adaptations of
-a variant) and reports each broken reference where it is written. When nothing is broken, the
-file is composed and compiled exactly as a course would use it, which catches what only
-composition can (conflicting adaptations, requirements added to transitions that do not
-exist), and :attr:`CheckResult.resolved` holds the result: the input for further analysis
-such as lint rules, which work on a :class:`~iptflow.protocol.ResolvedProtocol`.
+against a :class:`~iptflow.engine.registry.Registry` (guards and their parameters, deviation
+checks, event types, states, requirements, reviews, instruments: the shared checker of
+:mod:`iptflow.protocol.references`, the compiler's own rules and messages; the base protocol
+and adaptations of a variant) and reports each broken reference where it is written.
+When nothing is broken, the file is composed and compiled exactly as a course would use it,
+which catches what only composition can (conflicting adaptations, requirements added to
+transitions that do not exist), and :attr:`CheckResult.resolved` holds the result: the input
+for further analysis such as lint rules, which work on a :class:`~iptflow.protocol.ResolvedProtocol`.
 """
 
 from __future__ import annotations
