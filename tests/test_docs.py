@@ -26,11 +26,6 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 OPTIONAL_EXTRAS = {"fhir": "fhir", "matplotlib": "plot"}  # top-level import name -> extra
 NOT_RUN = re.compile(r"#\s*not run:\s*(\S.*)")
 
-# Pages owned by other engineers whose blocks were fragments when this test arrived; each
-# must either run or mark its fragments "# not run: ..." (strict: an xpass fails, so the
-# entry is removed as soon as the page is fixed).
-PENDING: dict[str, str] = {
-}
 
 
 def _module_names() -> list[str]:
@@ -85,13 +80,8 @@ def run_python_blocks(page: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
     return namespace
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_python_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                           request: pytest.FixtureRequest) -> None:
-    if page.name in PENDING:
-        request.applymarker(pytest.mark.xfail(reason=PENDING[page.name], strict=True))
-    if not python_blocks(page):
-        pytest.skip(f"{page.name} has no python block")
+@pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)], ids=lambda p: p.name)
+def test_python_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run_python_blocks(page, tmp_path, monkeypatch)
 
 

@@ -16,6 +16,7 @@ state is a pure function of its accepted events: ``Course.replay(history)`` rebu
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -45,6 +46,25 @@ def _copy_event(raw: Mapping[str, Any]) -> dict[str, Any]:
         elif isinstance(v, dict):
             out[k] = dict(v)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """What :meth:`Course.replay_until_rejected` got to: see there."""
+
+    course: Course | None
+    result: Result
+    seq: int
+
+    @property
+    def ok(self) -> bool:
+        """Every event was accepted."""
+        return self.course is not None and self.result.ok
+
+    @property
+    def rejection(self) -> Rejection | None:
+        """The rejected event's rejection (``None`` when every event was accepted)."""
+        return None if self.result.ok else self.result  # type: ignore[return-value]
 
 
 class Course:
@@ -125,6 +145,39 @@ class Course:
         return course
 
     @classmethod
+    def replay_until_rejected(
+        cls,
+        events: Iterable[Mapping[str, Any]],
+        registry: Registry | None = None,
+        *,
+        notify: bool = True,
+        compiled: CompiledProtocol | None = None,
+    ) -> Replayed:
+        """Apply events in order until one is rejected: the one loop every replay goes through.
+
+        Returns a :class:`Replayed`: the course and the result of the last event applied
+        (``seq`` is its position, 1-based). When an event is rejected the replay stops there:
+        ``result`` is that rejection and ``course`` is ``None`` if ``course_opened`` itself
+        was rejected, else the course as it was before the rejected event. An empty
+        ``events`` is the rejection ``no_course``. ``notify`` and ``compiled`` are as for
+        :meth:`try_open`; observers stay off afterwards only when ``notify`` is false.
+        """
+        it = iter(events)
+        first = next(it, None)
+        if first is None:
+            return Replayed(None, Rejection("no_course", "the course was never opened: no events"), 1)
+        course, result = cls.try_open(first, registry, notify=notify, compiled=compiled)
+        seq = 1
+        if course is None:
+            return Replayed(None, result, seq)
+        for raw in it:
+            seq += 1
+            result = course.apply(raw)
+            if not result.ok:
+                break
+        return Replayed(course, result, seq)
+
+    @classmethod
     def replay(
         cls,
         events: Iterable[Mapping[str, Any]],
@@ -135,17 +188,15 @@ class Course:
     ) -> Course:
         """Rebuild a course from accepted events; any rejection raises EventRejected.
 
-        With ``notify=False`` observer hooks are not called (the events were seen before).
-        ``compiled`` is passed to :meth:`try_open`.
+        With ``notify=False`` observer hooks are not called while replaying (the events were
+        seen before); the course returned calls them again for new events. ``compiled`` is
+        passed to :meth:`try_open`.
         """
-        it = iter(events)
-        course, result = cls.try_open(next(it), registry, notify=notify, compiled=compiled)
-        if course is None:
-            raise EventRejected(result)
-        for raw in it:
-            result = course.apply(raw)
-            if not result.ok:
-                raise EventRejected(result)
+        replayed = cls.replay_until_rejected(events, registry, notify=notify, compiled=compiled)
+        if replayed.course is None or not replayed.result.ok:
+            assert isinstance(replayed.result, Rejection)
+            raise EventRejected(replayed.result)
+        course = replayed.course
         course._notify = course._compiled.registry.has_observers
         return course
 

@@ -1,8 +1,8 @@
 """From stored rows to courses: pinned protocols, the replay of a stored log, derived rows.
 
 :func:`replay_log` is where the store replays a log (loading a course, validating events
-given to ``Store.import_many``, ``Store.verify``): it returns the course or the first rejected
-event with its seq; :func:`stored_result` replays for an idempotent retry's result.
+given to ``Store.import_many``, ``Store.verify``, an idempotent retry's result through
+:func:`stored_result`): it returns the course, or the first rejected event with its seq.
 :class:`PinnedProtocols` compiles a course's protocol from the JSON it was stored as;
 :func:`derived_columns` is the summary the course row keeps per event.
 """
@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from operator import length_hint
 from typing import Any
 
 from pydantic import ValidationError
 
-from iptflow.engine.course import Course
+from iptflow.engine.course import Course, Replayed
 from iptflow.engine.machine import CompiledProtocol
 from iptflow.engine.registry import Registry
 from iptflow.engine.results import Rejection, Result
-from iptflow.errors import EventRejected, ProtocolError
+from iptflow.errors import ProtocolError
 from iptflow.protocol.models import ResolvedProtocol
 from iptflow.store.errors import CorruptCourse, MissingProtocol
 from iptflow.store.hashing import decode_event
@@ -38,59 +36,35 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Replayed:
-    """A replayed log: the course, or the first rejected event (``seq``, 1-based) and why."""
-
-    course: Course | None
-    rejection: Rejection | None = None
-    seq: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.course is not None
-
-
 def replay_log(
     events: Sequence[Mapping[str, Any]],
     registry: Registry,
     compiled: CompiledProtocol | None = None,
 ) -> Replayed:
-    """Replay accepted events without calling observers (``Course.replay(notify=False)``).
+    """Replay a stored log without calling observers (loading, import validation, verify).
 
     ``compiled`` is the protocol the course was opened under (``None``: resolve it from
     ``course_opened``; an unknown protocol raises :class:`~iptflow.errors.ProtocolError`).
+    ``replayed.ok`` is false when an event is rejected: ``replayed.result`` is the rejection
+    and ``replayed.seq`` its position. The loop itself is the engine's
+    :meth:`~iptflow.engine.course.Course.replay_until_rejected`.
     """
-    if not events:
-        return Replayed(None, Rejection("no_course", "the log is empty: it has no course_opened"), 1)
-    remaining = iter(events)  # Course.replay consumes this iterator: what is left names the seq
-    try:
-        course = Course.replay(remaining, registry, notify=False, compiled=compiled)
-    except EventRejected as exc:
-        return Replayed(None, exc.rejection, len(events) - length_hint(remaining))
-    return Replayed(course)
+    return Course.replay_until_rejected(events, registry, notify=False, compiled=compiled)
 
 
 def stored_result(course_id: str, bodies: Sequence[Any], compiled: CompiledProtocol) -> Result:
     """The result the last of ``bodies`` got when it was stored (idempotent retries).
 
-    The one replay besides :func:`replay_log`, which cannot give it: ``Course.replay`` returns
-    no results, and the course it returns calls observers for any event applied after it. This
-    course never calls them. Raises :class:`CorruptCourse` if an event is rejected.
+    Raises :class:`CorruptCourse` if an event is rejected on replay.
     """
-    course, result = Course.try_open(bodies[0], compiled.registry, notify=False, compiled=compiled)
-    for body in bodies[1:]:
-        if course is None or not result.ok:
-            break
-        result = course.apply(body)
-    if not result.ok:
-        seq = len(bodies)
+    replayed = replay_log(bodies, compiled.registry, compiled)
+    if not replayed.ok:
         raise CorruptCourse(
-            f"course {course_id}: event {seq} is rejected on replay ({result.code})",
+            f"course {course_id}: event {replayed.seq} is rejected on replay ({replayed.result.code})",
             course_id=course_id,
-            seq=seq,
+            seq=replayed.seq,
         )
-    return result
+    return replayed.result
 
 
 def decode_log(course_id: str, events: Sequence[Mapping[str, Any]]) -> list[Any]:
@@ -120,15 +94,16 @@ def load_course(
     if not events:
         raise CorruptCourse(f"course {course_id}: its log is empty", course_id=course_id)
     replayed = replay_log(decode_log(course_id, events), compiled.registry, compiled)
-    if replayed.course is None:
-        assert replayed.rejection is not None
+    if not replayed.ok:
+        assert isinstance(replayed.result, Rejection)
         raise CorruptCourse(
             f"course {course_id}: event {replayed.seq} is rejected on replay "
-            f"({replayed.rejection.code}: {replayed.rejection.message})",
+            f"({replayed.result.code}: {replayed.result.message})",
             course_id=course_id,
             seq=replayed.seq,
         )
     course = replayed.course
+    assert course is not None
     last = events[-1]
     if course.seq != row["last_seq"] or last["seq"] != row["last_seq"]:
         raise CorruptCourse(

@@ -14,6 +14,7 @@ from typing import Any
 from iptflow.engine.course import Course
 from iptflow.engine.registry import Registry
 from iptflow.engine.replay import ReplayResult, replay_file
+from iptflow.engine.results import Rejection
 from iptflow.errors import EventRejected
 from iptflow.store.errors import ImportRefused
 from iptflow.store.loading import replay_log
@@ -62,7 +63,8 @@ def course_of(source: Source, registry: Registry) -> Course:
             )
         return result.course
     replayed = replay_log(list(source), registry)
-    if replayed.course is None:
-        assert replayed.rejection is not None
-        raise EventRejected(replayed.rejection)
+    if not replayed.ok:
+        assert isinstance(replayed.result, Rejection)
+        raise EventRejected(replayed.result)
+    assert replayed.course is not None
     return replayed.course

@@ -110,11 +110,11 @@ def check_course(
     except StoreError as exc:
         return Problem("protocol", exc.message, course_id)
     replayed = replay_log(bodies, compiled.registry, compiled)
-    if replayed.course is None:
-        assert replayed.rejection is not None
-        return Problem("replay", f"rejected on replay: {replayed.rejection.code}: "
-                       f"{replayed.rejection.message}", course_id, replayed.seq)
+    if not replayed.ok:
+        return Problem("replay", f"rejected on replay: {replayed.result.code}: "
+                       f"{replayed.result.message}", course_id, replayed.seq)
     course = replayed.course
+    assert course is not None
     if course.course_id != course_id:
         return Problem("replay", f"its course_id is {course.course_id!r}", course_id, 1)
     derived = derived_columns(course)
