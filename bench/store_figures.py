@@ -255,8 +255,8 @@ def simulate(rounds: int, n_courses: int, workers: int) -> dict[str, Any]:
     """Courses/s of ``iptflow simulate`` (a fresh store each run) against a process that reads
     as many courses, parses and steps them with pydantic + a dict FSM, and writes their rows
     with one executemany."""
-    if importlib.util.find_spec("iptflow.simulate") is None:
-        return not_available("iptflow simulate is not in this tree (iptflow/simulate.py)")
+    if importlib.util.find_spec("iptflow.research.simulate") is None:
+        return not_available("iptflow simulate is not in this tree (iptflow/research/simulate.py)")
     with tempfile.TemporaryDirectory(prefix="iptflow-bench-") as tmp:
         root = Path(tmp)
         counter = iter(range(4 * rounds + 4))

@@ -14,15 +14,18 @@ from iptflow.protocol.models import (
     StateDef,
     TransitionDef,
 )
+from iptflow.protocol.references import Finding, check_references
 from iptflow.protocol.variants import VariantDef
 
 __all__ = [
     "ANY_ACTIVE",
     "AdaptationDef",
+    "Finding",
     "ProtocolDef",
     "ResolvedProtocol",
     "SessionRange",
     "StateDef",
     "TransitionDef",
+    "check_references",
     "VariantDef",
 ]
