@@ -121,11 +121,7 @@ class Registry:
                     f"plugin {plugin}: hook {hook_name}: {exc}", plugin=plugin, hook=hook_name
                 ) from exc
             except Exception as exc:
-                raise PluginError(
-                    f"plugin {plugin}: hook {hook_name} raised {type(exc).__name__}: {exc}",
-                    plugin=plugin,
-                    hook=hook_name,
-                ) from exc
+                raise hook_raised(plugin, hook_name, exc) from exc
 
     def _collect(self) -> None:
         self._call("register_guards", self._add_guard)
@@ -284,17 +280,22 @@ class Registry:
             try:
                 caller(**kwargs)
             except Exception as exc:
-                raise PluginError(
-                    f"plugin {plugin}: hook {hook_name} raised {type(exc).__name__}: {exc}",
-                    plugin=plugin,
-                    hook=hook_name,
-                ) from exc
+                raise hook_raised(plugin, hook_name, exc) from exc
 
     def notify_event_accepted(self, course: Course, event: Any, result: Any) -> None:
         self._observe("event_accepted", course=course, event=event, result=result)
 
     def notify_state_changed(self, course: Course, source: str, dest: str, event_type: str) -> None:
         self._observe("state_changed", course=course, source=source, dest=dest, event_type=event_type)
+
+
+def hook_raised(plugin: str, hook_name: str, exc: Exception) -> PluginError:
+    """The error for a plugin's hook implementation that raised ``exc``."""
+    return PluginError(
+        f"plugin {plugin}: hook {hook_name} raised {type(exc).__name__}: {exc}",
+        plugin=plugin,
+        hook=hook_name,
+    )
 
 
 _default: Registry | None = None
