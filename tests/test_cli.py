@@ -167,7 +167,8 @@ def test_installed_command_reports_every_unusable_file_in_one_line_each(tmp_path
     proc = subprocess.run([*iptflow_command(), "replay", "--json", *map(str, paths)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert proc.stdout == ""
+    summary = json.loads(proc.stdout)["summary"]  # nothing on stdout but the summary object
+    assert (summary["files"], summary["unusable"]) == (len(paths), len(paths))
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == len(paths)
@@ -180,5 +181,8 @@ def test_usable_and_unusable_files_together_exit_2_and_print_the_usable(tmp_path
     bad = write_course(tmp_path / "bad.jsonl", ["[]"])
     code, out, err = run("replay", "--json", str(good), str(bad))
     assert code == 2
-    assert [json.loads(line)["course_id"] for line in out.splitlines()] == ["good"]
+    *results, summary = out.splitlines()
+    assert [json.loads(line)["course_id"] for line in results] == ["good"]
+    assert json.loads(summary)["summary"] == {"files": 2, "passed": 1, "failed": 0, "unusable": 1,
+                                              "events_accepted": 1, "events_rejected": 0}
     assert "bad.jsonl" in err

@@ -385,7 +385,9 @@ def test_directory_means_every_jsonl_below_it_sorted_by_relative_path(tmp_path):
     (tmp_path / "a" / "notes.txt").write_text("not a course")
     write_course(tmp_path / "c.json", [opened("c")])
     code, out, err = run("replay", str(tmp_path), "--json")
-    assert [json.loads(line)["course_id"] for line in out.splitlines()] == ["a/b", "a/z", "b"]
+    *results, summary = out.splitlines()  # several files: a summary object last (docs/cli.md)
+    assert [json.loads(line)["course_id"] for line in results] == ["a/b", "a/z", "b"]
+    assert json.loads(summary)["summary"]["files"] == 3
     assert code == 0
 
 
@@ -393,7 +395,8 @@ def test_several_files_print_one_json_object_per_line_in_argument_order(tmp_path
     one = write_course(tmp_path / "1.jsonl", [opened("one")])
     two = write_course(tmp_path / "2.jsonl", [opened("two")])
     code, out, err = run("replay", str(two), str(one), "--json")
-    lines = out.splitlines()
+    *lines, summary = out.splitlines()  # several files: a summary object last (docs/cli.md)
+    assert list(json.loads(summary)) == ["summary"]
     assert [json.loads(line)["course_id"] for line in lines] == ["two", "one"]
     assert all(list(json.loads(line)) == KEYS for line in lines)
 
@@ -410,7 +413,7 @@ def test_exit_status_is_the_highest_of_the_files(tmp_path, statuses, expected):
     paths = [str(write_course(tmp_path / f"{i}.jsonl", contents[s])) for i, s in enumerate(statuses)]
     code, out, err = run("replay", *paths, "--json")
     assert code == expected
-    assert len(out.splitlines()) == sum(1 for s in statuses if s != 2)
+    assert len(out.splitlines()) == sum(1 for s in statuses if s != 2) + 1  # + the summary object
     assert len(err.strip().splitlines()) == sum(1 for s in statuses if s == 2)
 
 

@@ -49,11 +49,11 @@ def test_open_apply_show_list_log(db: str):
     r = run("course", "show", "c-001", "--db", db)
     assert "state: assessment" in r.output and "treatment_started  (not yet:" in r.output
 
-    r = run("course", "list", "--db", db, "--json")
-    assert [row["id"] for row in json.loads(r.output)] == ["c-001"]
+    r = run("course", "list", "--db", db, "--json")  # JSON Lines: one row per line
+    assert [json.loads(line)["id"] for line in r.output.splitlines()] == ["c-001"]
     assert run("course", "list", "--state", "middle", "--db", db).output.strip() == "no courses"
     r = run("course", "log", "c-001", "--db", db, "--json")
-    log = json.loads(r.output)
+    log = [json.loads(line) for line in r.output.splitlines()]  # JSON Lines: one event per line
     assert [e["seq"] for e in log] == [1, 2, 3] and log[2]["idempotency_key"] == "k-3"
 
 
@@ -118,7 +118,7 @@ def test_export_and_import(tmp_path: Path, db: str):
     r = run("course", "import", str(out), "--db", other, "--json")
     assert r.exit_code == 1 and "already in" in r.output
     r = run("course", "list", "--db", other, "--json")
-    assert [row["id"] for row in json.loads(r.output)] == ["d-1"]
+    assert [json.loads(line)["id"] for line in r.output.splitlines()] == ["d-1"]
 
 
 def test_verify_exit_codes_and_names_the_broken_event(db: str):

@@ -2,7 +2,9 @@
 its own module of this package and added here, in :data:`COMMANDS`.
 
 User mistakes (unusable files, unknown protocols, bad arguments) are reported in one line on
-stderr with exit status 2, never with a traceback.
+stderr with exit status 2, never with a traceback. Every command prints through
+``iptflow.cli.output`` and takes its shared options from ``iptflow.cli.options``; the
+conventions (``--json``, ``--db``, exit status) are docs/cli.md.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from iptflow.cli import (
     simulate,
     verify,
 )
+from iptflow.cli.output import echo, error
 from iptflow.errors import IptflowError
 
 
@@ -36,7 +39,7 @@ class IptflowGroup(click.Group):
         try:
             return super().invoke(ctx)
         except IptflowError as exc:
-            click.echo(f"iptflow: error: {exc.message}", err=True)
+            error(exc.message)
             ctx.exit(2)
 
 
@@ -72,5 +75,5 @@ def main() -> None:
     try:
         cli.main(prog_name="iptflow")
     except KeyboardInterrupt:  # pragma: no cover
-        click.echo("iptflow: interrupted", err=True)
+        echo("iptflow: interrupted", err=True)
         sys.exit(130)

@@ -8,36 +8,22 @@ to this group, as it adds every command to ``iptflow``.
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from iptflow.cli.options import json_option
+from iptflow.cli.options import DEFAULT_DB, db_option, json_option, progress_option
+from iptflow.cli.output import check_writable, echo, emit_json, error, show_progress, write_output
+from iptflow.cli.output import progress as _progress
 from iptflow.engine.course import Course
+from iptflow.engine.jsonio import strict_loads
 from iptflow.engine.results import Result
-from iptflow.errors import CourseFileError, IptflowError
+from iptflow.errors import IptflowError
 from iptflow.store.api import Store
+from iptflow.store.errors import CourseExists, ImportRefused, StoreError
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_DB = "iptflow.db"
-
-
-def db_option(func: F) -> F:
-    """``--db PATH``: the store's database file."""
-    return click.option(
-        "--db",
-        "db_path",
-        default=DEFAULT_DB,
-        show_default=True,
-        envvar="IPTFLOW_DB",
-        type=click.Path(dir_okay=False),
-        help="The database file (also $IPTFLOW_DB).",
-    )(func)
+__all__ = ["DEFAULT_DB", "course", "db_option", "describe", "open_store", "read_event"]
 
 
 def open_store(db_path: str, *, create: bool) -> Store:
@@ -54,43 +40,37 @@ def read_event(text: str | None, what: str = "event") -> dict[str, Any]:
         text = sys.stdin.read()
         source = "stdin"
     try:
-        data = json.loads(text, parse_constant=_no_constants)
+        data = strict_loads(text)
     except ValueError as exc:
         raise IptflowError(f"the {what} on {source} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise IptflowError(f"the {what} on {source} is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise IptflowError(f"the {what} on {source} must be a JSON object")
     return data
 
 
-def _no_constants(token: str) -> Any:
-    raise ValueError(f"{token} is not allowed")
-
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
 def _finish(result: Result, course_id: str | None, as_json: bool) -> None:
     """Print a result; a rejection prints its JSON and exits 1."""
     if not result.ok:
-        click.echo(json.dumps({"course_id": course_id, "rejected": result.to_dict()}, ensure_ascii=False))
+        emit_json({"course_id": course_id, "rejected": result.to_dict()})
         raise SystemExit(1)
     data = result.to_dict()
     if as_json:
-        _echo_json({"course_id": course_id, "accepted": data})
+        emit_json({"course_id": course_id, "accepted": data})
         return
     moved = (
         f"{result.previous_state} -> {result.state}"
         if result.state_changed and result.previous_state
         else result.state
     )
-    click.echo(f"{course_id}: event {result.seq} {result.event_type} accepted ({moved})")
+    echo(f"{course_id}: event {result.seq} {result.event_type} accepted ({moved})")
     for dev in result.deviations:
-        click.echo(f"  DEVIATION {dev.code}: {dev.message}")
+        echo(f"  DEVIATION {dev.code}: {dev.message}")
     for review in result.opened_reviews:
-        click.echo(f"  review opened: {review}")
+        echo(f"  review opened: {review}")
     for review in result.closed_reviews:
-        click.echo(f"  review closed: {review}")
+        echo(f"  review closed: {review}")
 
 
 @click.group()
@@ -172,32 +152,32 @@ def show(course_id: str, db_path: str, as_json: bool) -> None:
     with open_store(db_path, create=False) as store:
         data, live = describe(store, course_id)
     if as_json:
-        _echo_json(data)
+        emit_json(data)
         return
     proto = data["protocol"]
     adapt = f" + {', '.join(proto['adaptations'])}" if proto["adaptations"] else ""
     out = data["outcome"]
-    click.echo(f"course {course_id}: {proto['id']} {proto['version']}{adapt}"
+    echo(f"course {course_id}: {proto['id']} {proto['version']}{adapt}"
                + (" (synthetic)" if data["synthetic"] else ""))
-    click.echo(f"  state: {data['state']}   events: {data['seq']}   sessions held: "
+    echo(f"  state: {data['state']}   events: {data['seq']}   sessions held: "
                f"{data['sessions_held']}   last event: {data['updated_at']}")
-    click.echo(
+    echo(
         "  outcome: "
         + (f"{out['status']} ({out['instrument']} {out['baseline']} -> {out['latest']}, "
            f"{out['change_pct']}%)" if out else "n/a (fewer than two measures)")
     )
     if data["open_reviews"]:
-        click.echo(f"  open reviews: {', '.join(data['open_reviews'])}")
+        echo(f"  open reviews: {', '.join(data['open_reviews'])}")
     for dev in data["deviations"]:
-        click.echo(f"  DEVIATION at event {dev['seq']} ({dev['event_type']}): {dev['code']}: "
+        echo(f"  DEVIATION at event {dev['seq']} ({dev['event_type']}): {dev['code']}: "
                    f"{dev['message']}")
     if live.is_closed:
         return
-    click.echo("  allowed next:")
+    echo("  allowed next:")
     for name in data["allowed_events"]:
         unmet = live.unmet_requirements(name)
         note = "; ".join(m for _, m in unmet)
-        click.echo(f"    {name}" + (f"  (not yet: {note})" if note else ""))
+        echo(f"    {name}" + (f"  (not yet: {note})" if note else ""))
 
 
 @course.command("list")
@@ -213,16 +193,17 @@ def list_(
     with open_store(db_path, create=False) as store:
         rows = store.list(state=state, protocol=protocol, adaptation=adaptation)
     if as_json:
-        _echo_json([r.to_dict() for r in rows])
+        for r in rows:
+            emit_json(r.to_dict())
         return
     if not rows:
-        click.echo("no courses")
+        echo("no courses")
         return
-    click.echo(f"{'course':<20} {'protocol':<28} {'state':<14} {'events':>6} {'sessions':>8} "
+    echo(f"{'course':<20} {'protocol':<28} {'state':<14} {'events':>6} {'sessions':>8} "
                f"{'outcome':<16} updated")
     for r in rows:
         proto = r.protocol_id + ("+" + "+".join(r.adaptations) if r.adaptations else "")
-        click.echo(
+        echo(
             f"{r.id:<20} {proto:<28} {r.state:<14} {r.last_seq:>6} {r.sessions_held:>8} "
             f"{r.outcome_status or '-':<16} {r.updated_at}"
         )
@@ -237,12 +218,13 @@ def log(course_id: str, db_path: str, as_json: bool) -> None:
     with open_store(db_path, create=False) as store:
         events = store.history(course_id)
     if as_json:
-        _echo_json([e.to_dict() for e in events])
+        for e in events:
+            emit_json(e.to_dict())
         return
     for e in events:
         actor = f" by {e.actor}" if e.actor else ""
         key = f" key={e.idempotency_key}" if e.idempotency_key else ""
-        click.echo(f"{e.seq:>4}  {e.at:<25} {e.type:<34}{actor}{key}  {e.hash[:19]}...")
+        echo(f"{e.seq:>4}  {e.at:<25} {e.type:<34}{actor}{key}  {e.hash[:19]}...")
 
 
 @course.command()
@@ -251,21 +233,26 @@ def log(course_id: str, db_path: str, as_json: bool) -> None:
 @db_option
 @json_option
 def export(course_id: str, out_path: str | None, db_path: str, as_json: bool) -> None:
-    """Export a course as a course file (JSON Lines, SPEC section 6) to stdout or --out."""
+    """Export a course as a course file (JSON Lines, SPEC section 6) to stdout or --out.
+
+    The course file is the output: with --json (which needs --out) stdout gets one object
+    about the run instead: course_id, file, events.
+    """
+    if as_json and out_path is None:
+        raise click.UsageError("--json needs --out (without --out the course file itself is printed)")
+    if out_path is not None:
+        check_writable(out_path)
     with open_store(db_path, create=False) as store:
         text = store.export_course_file(course_id)
     if out_path is None:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
         return
-    try:
-        Path(out_path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise IptflowError(f"cannot write {out_path}: {exc.strerror or exc}") from None
+    write_output(out_path, text)
     count = text.count("\n")
     if as_json:
-        _echo_json({"course_id": course_id, "file": out_path, "events": count})
+        emit_json({"course_id": course_id, "file": out_path, "events": count})
     else:
-        click.echo(f"exported {course_id} ({count} events) to {out_path}")
+        echo(f"exported {course_id} ({count} events) to {out_path}")
 
 
 @course.command("import")
@@ -278,32 +265,42 @@ def export(course_id: str, out_path: str | None, db_path: str, as_json: bool) ->
 )
 @db_option
 @json_option
+@progress_option
 def import_(
-    files: tuple[str, ...], synthetic: bool, skip_rejected: bool, db_path: str, as_json: bool
+    files: tuple[str, ...], synthetic: bool, skip_rejected: bool, db_path: str, as_json: bool,
+    progress: bool | None,
 ) -> None:
     """Import course files into the store, each in its own transaction.
 
     A file is refused (nothing stored) if it replays with an unexpected rejection or a failed
-    expectation, unless --skip-rejected. Exit status: 0 all imported, 1 some refused, 2 a file
-    unusable.
+    expectation, unless --skip-rejected. With --json, one object per imported file (JSON
+    Lines). Exit status: 0 all imported, 1 some refused, 2 a file unusable.
     """
     status = 0
-    with open_store(db_path, create=True) as store:
+    show = show_progress(progress, stdout_too=True) and len(files) > 1
+    with open_store(db_path, create=True) as store, _progress(len(files), "importing", show) as bar:
         for path in files:
-            try:
-                result = store.import_course_file(path, synthetic=synthetic, skip_rejected=skip_rejected)
-            except CourseFileError as exc:
-                click.echo(f"iptflow: error: {exc.message}", err=True)
-                status = 2
-                continue
-            except IptflowError as exc:
-                click.echo(f"iptflow: error: {exc.message}", err=True)
-                status = max(status, 1)
-                continue
-            if as_json:
-                click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
-            else:
-                skipped = f", {len(result.skipped)} rejected events skipped" if result.skipped else ""
-                click.echo(f"imported {result.course_id} from {path}: {result.events} events, "
-                           f"state {result.state}{skipped}")
+            status = max(status, _import_one(store, path, synthetic, skip_rejected, as_json))
+            bar.update(1)
     raise SystemExit(status)
+
+
+def _import_one(store: Store, path: str, synthetic: bool, skip_rejected: bool, as_json: bool) -> int:
+    """Import one file and print what happened; its exit status (0, 1 refused, 2 unusable)."""
+    try:
+        result = store.import_course_file(path, synthetic=synthetic, skip_rejected=skip_rejected)
+    except (ImportRefused, CourseExists) as exc:  # the file is fine, its course is refused
+        error(exc.message)
+        return 1
+    except StoreError:
+        raise  # the store itself cannot be used: one line and exit 2 (cli/__init__.py), stop here
+    except IptflowError as exc:  # the file cannot be used (CourseFileError, an unknown protocol)
+        error(exc.message)
+        return 2
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        skipped = f", {len(result.skipped)} rejected events skipped" if result.skipped else ""
+        echo(f"imported {result.course_id} from {path}: {result.events} events, "
+             f"state {result.state}{skipped}")
+    return 0

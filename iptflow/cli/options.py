@@ -1,21 +1,82 @@
-"""Options shared by several commands."""
+"""Options shared by several commands: ``--db``, ``--json``, ``--protocols-dir``, ``--progress``.
+
+Each is defined once here so that every command spells, defaults and documents it the same
+way (docs/cli.md).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from iptflow.engine.registry import Registry, default_registry
+from iptflow.errors import IptflowError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_DB = "iptflow.db"
+"""The database of every command that takes ``--db``, unless ``--db`` or ``$IPTFLOW_DB`` names one."""
+
+DB_ENV = "IPTFLOW_DB"
+
+
+def db_option(func: F | None = None, *, help: str = "The store's database file.") -> Any:
+    """``--db PATH`` (default ``./iptflow.db``, or ``$IPTFLOW_DB``): the store's database file.
+
+    Use as ``@db_option`` or, with a command's own help text, ``@db_option(help="...")``.
+    """
+
+    def decorate(f: F) -> F:
+        return click.option(
+            "--db",
+            "db_path",
+            default=DEFAULT_DB,
+            show_default=True,
+            envvar=DB_ENV,
+            show_envvar=True,
+            type=click.Path(dir_okay=False),
+            help=help,
+        )(f)
+
+    return decorate(func) if func is not None else decorate
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True,
+    help="Print JSON: one object on one line (docs/cli.md gives its keys).",
+)
+
+
+def _existing_dirs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    del ctx, param
+    for directory in value:
+        path = Path(directory)
+        if not path.exists():
+            raise IptflowError(f"--protocols-dir {directory}: no such directory")
+        if not path.is_dir():
+            raise IptflowError(f"--protocols-dir {directory}: not a directory")
+    return value
+
 
 protocols_dir_option = click.option(
     "--protocols-dir",
     "protocols_dirs",
     multiple=True,
     type=click.Path(file_okay=False),
+    callback=_existing_dirs,
     help="A directory of protocol and variant files to search (repeatable; "
-    "IPTFLOW_PROTOCOLS_PATH adds more).",
+    "IPTFLOW_PROTOCOLS_PATH adds more). It must exist.",
 )
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+progress_option = click.option(
+    "--progress/--no-progress",
+    "progress",
+    default=None,
+    help="Draw a progress bar on stderr (default: only when stderr is a terminal).",
+)
 
 
 def registry_for(protocols_dirs: tuple[str, ...]) -> Registry:

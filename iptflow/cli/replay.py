@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
+from pathlib import Path
 
 import click
 
-from iptflow.cli.options import json_option, protocols_dir_option, registry_for
+from iptflow.cli.options import json_option, progress_option, protocols_dir_option, registry_for
+from iptflow.cli.output import echo, emit_json, error, show_progress
+from iptflow.cli.output import progress as progress_bar
+from iptflow.engine.registry import Registry
 from iptflow.engine.replay import ReplayResult, course_files, replay_file
 from iptflow.errors import CourseFileError
 
@@ -57,30 +61,93 @@ def render_timeline(result: ReplayResult) -> str:
 @click.argument("paths", nargs=-1, required=True)
 @json_option
 @protocols_dir_option
-def replay(paths: tuple[str, ...], as_json: bool, protocols_dirs: tuple[str, ...]) -> None:
+@progress_option
+def replay(paths: tuple[str, ...], as_json: bool, protocols_dirs: tuple[str, ...],
+           progress: bool | None) -> None:
     """Replay course files (directories: every *.jsonl below, by relative path).
+
+    With more than one file, ends with a summary: files passed, failed and unusable, events
+    accepted and rejected (with --json, a last object {"summary": {...}}).
 
     Exit status: 0 when every expectation held, 1 when one failed or an event was rejected
     unexpectedly, 2 when a file cannot be used at all.
     """
     registry = registry_for(protocols_dirs)
-    status = 0
     files = list(course_files(paths))
     if not files:
-        click.echo("iptflow: error: no course files found in " + ", ".join(paths), err=True)
+        error("no course files found in " + ", ".join(paths))
         raise SystemExit(2)
-    for i, path in enumerate(files):
-        try:
-            result = replay_file(path, registry)
-        except CourseFileError as exc:
-            click.echo(f"iptflow: error: {exc.message}", err=True)
-            status = 2
-            continue
-        status = max(status, result.exit_status)
+    summary = ReplaySummary()
+    show = show_progress(progress, stdout_too=True) and len(files) > 1
+    with progress_bar(len(files), "replaying", show) as bar:
+        for path in files:
+            _replay_one(path, registry, as_json, summary)
+            bar.update(1)
+    if len(files) > 1:
         if as_json:
-            click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+            emit_json({"summary": summary.to_dict()})
         else:
-            if i:
-                click.echo()
-            click.echo(render_timeline(result))
-    raise SystemExit(status)
+            echo()
+            echo(summary.line())
+    raise SystemExit(summary.status)
+
+
+def _replay_one(path: Path, registry: Registry, as_json: bool, summary: ReplaySummary) -> None:
+    """Replay one file, print its result (or its one-line error) and count it in ``summary``."""
+    try:
+        result = replay_file(path, registry)
+    except CourseFileError as exc:
+        error(exc.message)
+        summary.unusable += 1
+        return
+    summary.add(result)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    if summary.printed > 1:
+        echo()
+    echo(render_timeline(result))
+
+
+@dataclass
+class ReplaySummary:
+    """What a replay of several files adds up to."""
+
+    passed: int = 0
+    failed: int = 0
+    unusable: int = 0
+    accepted: int = 0
+    rejected: int = 0
+
+    @property
+    def printed(self) -> int:
+        return self.passed + self.failed
+
+    @property
+    def status(self) -> int:
+        return 2 if self.unusable else 1 if self.failed else 0
+
+    def add(self, result: ReplayResult) -> None:
+        if result.exit_status == 0:
+            self.passed += 1
+        else:
+            self.failed += 1
+        self.accepted += result.accepted
+        self.rejected += len(result.rejected)
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "files": self.passed + self.failed + self.unusable,
+            "passed": self.passed,
+            "failed": self.failed,
+            "unusable": self.unusable,
+            "events_accepted": self.accepted,
+            "events_rejected": self.rejected,
+        }
+
+    def line(self) -> str:
+        """``summary: 3 files, 2 passed, 1 failed, 0 unusable; 41 events accepted, 2 rejected``."""
+        d = self.to_dict()
+        return (f"summary: {d['files']} files, {d['passed']} passed, {d['failed']} failed, "
+                f"{d['unusable']} unusable; {d['events_accepted']} events accepted, "
+                f"{d['events_rejected']} rejected")
