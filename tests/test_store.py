@@ -16,6 +16,7 @@ from iptflow.engine.replay import replay_file
 from iptflow.errors import EventRejected, UnknownProtocol
 from iptflow.protocol.models import SessionRange
 from iptflow.research.demo import demo_events
+from iptflow.store import DamagedStore
 from iptflow.store.api import (
     CorruptCourse,
     CourseExists,
@@ -393,7 +394,7 @@ def test_read_only_opening_of_a_missing_file_creates_nothing(tmp_path: Path):
 def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path):
     path = tmp_path / "notes.db"
     path.write_text("these are not the pages you are looking for\n" * 100)
-    with pytest.raises(StoreError, match="not a usable iptflow database"):
+    with pytest.raises(DamagedStore, match="not a database"):
         Store.open(path)
     with pytest.raises(StoreError, match="synchronous"):
         Store.open(tmp_path / "x.db", synchronous="SOMETIMES")

@@ -20,40 +20,39 @@ append-only and hash-chained per course; a course loads by replaying its log on 
 protocol it was opened under.
 
 The seam: :class:`Store` decides (the engine's checks, idempotency keys, ``expected_seq``, the
-course cache); :mod:`~iptflow.store.recorder` runs every SQL statement, inside transactions
-the Store opens; :mod:`~iptflow.store.loading` turns stored rows back into courses.
+course cache); :mod:`~iptflow.store.reading` opens stores and reads them;
+:mod:`~iptflow.store.recorder` runs every SQL statement, inside transactions the Store opens
+(:mod:`~iptflow.store.connection` connects and maps every ``sqlite3`` error to a typed one);
+:mod:`~iptflow.store.loading` turns stored rows back into courses.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlite_utils import Database
-
 from iptflow.engine.course import Course
-from iptflow.engine.registry import Registry, default_registry
 from iptflow.engine.results import Rejection, Result
+from iptflow.errors import CourseFileError
 from iptflow.store.errors import (
     CorruptCourse,
     CourseExists,
     IdempotencyKeyReused,
     ImportRefused,
+    InvalidArgument,
     MissingProtocol,
     NoDatabase,
     StoreError,
     UnknownCourse,
 )
 from iptflow.store.hashing import body_or_rejection, decode_event, encoded
-from iptflow.store.loading import PinnedProtocols, decode_log, derived_columns, load_course, stored_result
-from iptflow.store.recorder import RecordConflict, Recorder, utc_now
+from iptflow.store.loading import decode_log, derived_columns, stored_result
+from iptflow.store.reading import StoreReader, require_optional_int, require_optional_str, require_str
+from iptflow.store.recorder import RecordConflict
 from iptflow.store.rows import CourseRow, ImportResult, SimulationRun, StoredEvent, VerifyReport
 from iptflow.store.sources import Source, course_of, replayed_file
-from iptflow.store.verify import verify_store
 
 __all__ = [
     "CorruptCourse",
@@ -73,119 +72,15 @@ __all__ = [
 ]
 
 
-class Store:
+class Store(StoreReader):
     """A SQLite database of courses. Open it with :meth:`open`; close it (or use ``with``).
 
     One ``Store`` belongs to one thread; any number of processes may open the same file. Its
     SQL goes through ``recorder`` (:class:`~iptflow.store.recorder.Recorder`), its stored
-    protocols through ``protocols`` (:class:`~iptflow.store.loading.PinnedProtocols`).
+    protocols through ``protocols`` (:class:`~iptflow.store.loading.PinnedProtocols`). Its
+    reads (``get``, ``history``, ``list``, ``verify``, ...) and :meth:`open` are those of
+    :class:`~iptflow.store.reading.StoreReader`; this class adds every write.
     """
-
-    def __init__(
-        self,
-        recorder: Recorder,
-        registry: Registry | None,
-        clock: Callable[[], str] | None,
-        cache_size: int,
-    ) -> None:
-        self.recorder = recorder
-        self.protocols = PinnedProtocols(recorder, lambda: self.registry)
-        self._registry = registry
-        self._clock = clock
-        self._cache_size = cache_size
-        # course_id -> (last_seq, last_hash, live Course); never handed out
-        self._cache: OrderedDict[str, tuple[int, str, Course]] = OrderedDict()
-
-    # -- opening and closing ---------------------------------------------------------------------
-    @classmethod
-    def open(
-        cls,
-        path: str | os.PathLike[str] = "iptflow.db",
-        *,
-        registry: Registry | None = None,
-        synchronous: str = "FULL",
-        create: bool = True,
-        timeout: float = 30.0,
-        clock: Callable[[], str] | None = utc_now,
-        cache_size: int = 256,
-    ) -> Store:
-        """Open (and, with ``create``, create) a store; apply pending migrations.
-
-        :param path: a database file, or ``":memory:"``.
-        :param registry: the registry that resolves protocols of new courses and compiles stored
-            ones (default: ``default_registry()``).
-        :param synchronous: SQLite's ``PRAGMA synchronous``: ``FULL`` (default) makes every
-            committed event survive a power failure; ``NORMAL`` survives a crash of the process
-            but may lose the last commits on power failure; ``OFF`` is for throwaway data.
-        :param create: with ``False`` a missing file raises :class:`NoDatabase` instead of
-            creating an empty database (read-only commands use this).
-        :param timeout: seconds to wait for another process's write lock before failing.
-        :param clock: returns the ``recorded_at`` audit string of written events; ``None``
-            stores no wall-clock time (deterministic files, e.g. for simulated data).
-        :param cache_size: how many live courses to keep in memory to make ``apply`` fast.
-        """
-        recorder = Recorder.open(
-            os.fspath(path), synchronous=synchronous, create=create, timeout=timeout
-        )
-        return cls(recorder, registry, clock, cache_size)
-
-    def close(self) -> None:
-        """Close the connection (committed events are already durable)."""
-        self._cache.clear()
-        self.recorder.close()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"<Store {self.path}>"
-
-    @property
-    def path(self) -> str:
-        return self.recorder.path
-
-    @property
-    def db(self) -> Database:
-        """The sqlite-utils database, to inspect (write through the Store's methods)."""
-        return self.recorder.db
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        """The SQLite connection, to inspect (write through the Store's methods)."""
-        return self.recorder.conn
-
-    @property
-    def registry(self) -> Registry:
-        if self._registry is None:
-            self._registry = default_registry()
-        return self._registry
-
-    # -- loading ---------------------------------------------------------------------------------
-    def _existing_row(self, course_id: str) -> dict[str, Any]:
-        """The course's row; :class:`UnknownCourse` when the store does not hold it (reading)."""
-        row = self.recorder.course_row(course_id)
-        if row is None:
-            raise UnknownCourse(f"no course {course_id!r} in {self.path}", course_id=course_id)
-        return row
-
-    def _load(self, row: dict[str, Any], events: list[dict[str, Any]]) -> Course:
-        """Replay a course's rows on the protocol it was opened under (``loading.load_course``)."""
-        return load_course(row, events, self.protocols.compiled(row["fingerprint"], row["id"]))
-
-    def get(self, course_id: str) -> Course:
-        """The course, rebuilt by replaying its log on the protocol it was opened under.
-
-        The returned :class:`~iptflow.Course` is the caller's own: changing it (``apply``) does
-        not change the store; use :meth:`apply` for that. Raises :class:`UnknownCourse`,
-        :class:`MissingProtocol` or :class:`CorruptCourse`.
-        """
-        with self.recorder.read():
-            row = self._existing_row(course_id)
-            events = self.recorder.events(course_id)
-        return self._load(row, events)
 
     def _live(self, row: dict[str, Any]) -> Course:
         """The store's own in-memory course for ``row`` (from the cache if it is current).
@@ -250,6 +145,7 @@ class Store:
         unknown protocol or adaptation raises :class:`~iptflow.errors.ProtocolError`.
         :param synthetic: mark the course as simulated data (research tooling).
         """
+        require_optional_str("idempotency_key", idempotency_key)
         etype = event.get("type") if isinstance(event, Mapping) else None
         body = body_or_rejection(event, etype)
         if isinstance(body, Rejection):
@@ -291,6 +187,9 @@ class Store:
         (the seq of the last event the caller saw) is not the course's last seq; then the
         engine's checks (SPEC order).
         """
+        require_str("course_id", course_id)
+        require_optional_int("expected_seq", expected_seq)
+        require_optional_str("idempotency_key", idempotency_key)
         etype = event.get("type") if isinstance(event, Mapping) else None
         etype = etype if isinstance(etype, str) else None
         body = body_or_rejection(event, etype)
@@ -364,46 +263,6 @@ class Store:
         compiled = self.protocols.compiled(row["fingerprint"], course_id)
         return stored_result(course_id, decode_log(course_id, events), compiled)
 
-    # -- reading ---------------------------------------------------------------------------------
-    def exists(self, course_id: str) -> bool:
-        return self.recorder.course_row(course_id) is not None
-
-    def row(self, course_id: str) -> CourseRow:
-        """The course's row (protocol, last seq, derived summary) without replaying it."""
-        return CourseRow.from_row(self._existing_row(course_id))
-
-    def history(self, course_id: str) -> list[StoredEvent]:
-        """Every stored event of a course, in order, with its seq, hash chain and audit data."""
-        with self.recorder.read():
-            self._existing_row(course_id)
-            rows = self.recorder.events(course_id)
-        return [StoredEvent.from_row(r) for r in rows]
-
-    def list(
-        self,
-        *,
-        state: str | None = None,
-        protocol: str | None = None,
-        adaptation: str | None = None,
-        synthetic: bool | None = None,
-    ) -> list[CourseRow]:
-        """Course rows, by id, filtered by state, protocol id, adaptation and synthetic flag."""
-        rows = self.recorder.course_rows(
-            state=state, protocol=protocol, adaptation=adaptation, synthetic=synthetic
-        )
-        return [CourseRow.from_row(r) for r in rows]
-
-    def count(self) -> int:
-        return self.recorder.count()
-
-    # -- course files ----------------------------------------------------------------------------
-    def export_course_file(self, course_id: str) -> str:
-        """The course as a course file (SPEC §6): its stored events, one per line, as given."""
-        with self.recorder.read():
-            self._existing_row(course_id)
-            rows = self.recorder.events(course_id)
-        return "".join(r["body"] + "\n" for r in rows)
-
     def import_course_file(
         self, path: str | os.PathLike[str], *, synthetic: bool = False, skip_rejected: bool = False
     ) -> ImportResult:
@@ -419,13 +278,17 @@ class Store:
         result = replayed_file(name, self.registry, skip_rejected=skip_rejected)
         assert result.course is not None
         course = result.course
+        try:
+            bodies = encoded(course.history)
+        except ValueError as exc:
+            raise CourseFileError(f"not storable: {exc}", file=name) from None
         with self.recorder.write():
             if self.recorder.course_row(course.course_id) is not None:
                 raise CourseExists(
                     f"{name}: course {course.course_id} is already in {self.path}",
                     course_id=course.course_id,
                 )
-            hash_ = self._insert_course(course, encoded(course.history), synthetic)
+            hash_ = self._insert_course(course, bodies, synthetic)
         self._remember(course.course_id, course.seq, hash_, course)
         return ImportResult(
             file=name,
@@ -447,26 +310,35 @@ class Store:
         sequence of events (replayed: any rejection raises
         :class:`~iptflow.errors.EventRejected`), or a course file path (as
         :meth:`import_course_file` without ``skip_rejected``). A course id already stored,
-        or given twice, raises :class:`CourseExists`.
+        or given twice, raises :class:`CourseExists`. A source that is none of these, an empty
+        sequence, or a course whose events cannot be stored as JSON text raises
+        :class:`ImportRefused` naming its ``position`` (0-based).
         """
+        if isinstance(sources, str | bytes | Mapping) or not isinstance(sources, Iterable):
+            raise InvalidArgument(
+                f"sources must be an iterable of sources, got {type(sources).__name__}"
+            )
+        pending = []
+        for position, source in enumerate(sources):
+            course = course_of(source, self.registry, position)
+            try:
+                pending.append((course, encoded(course.history)))
+            except ValueError as exc:
+                raise ImportRefused(f"source {position}: not storable: {exc}",
+                                    position=position) from None
         ids: list[str] = []
-        pending = [course_of(source, self.registry) for source in sources]
         seen: set[str] = set()
         with self.recorder.write():
-            for course in pending:
+            for course, bodies in pending:
                 cid = course.course_id
                 if cid in seen or self.recorder.course_row(cid) is not None:
                     raise CourseExists(f"course {cid} is already in {self.path}", course_id=cid)
                 seen.add(cid)
-                self._insert_course(course, encoded(course.history), synthetic)
+                self._insert_course(course, bodies, synthetic)
                 ids.append(cid)
         return ids
 
-    # -- audit and research -----------------------------------------------------------------------
-    def verify(self, *, integrity: bool = True) -> VerifyReport:
-        """Check every course's hash chain, replay and derived row; see :mod:`iptflow.store.verify`."""
-        return verify_store(self.recorder, self.protocols, integrity=integrity)
-
+    # -- research ------------------------------------------------------------------------------
     def record_simulation_run(
         self,
         *,
@@ -488,8 +360,4 @@ class Store:
                 seed,
                 json.dumps(dict(model), sort_keys=True),
             )
-
-    def simulation_runs(self) -> list[SimulationRun]:
-        """The recorded simulation runs, by run number."""
-        return [SimulationRun.from_row(r) for r in self.recorder.simulation_runs()]
 

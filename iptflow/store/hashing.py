@@ -23,25 +23,73 @@ from iptflow.engine.results import Rejection
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+#: How deeply objects and arrays may nest in a stored event (the event object is level 1).
+MAX_NESTING = 100
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether dicts, lists and tuples nest more than ``limit`` levels in ``value`` (iterative:
+    no recursion, whatever the depth; a cycle counts as too deep)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, Mapping | list | tuple):
+            continue
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, Mapping) else item
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def encode_event(event: Mapping[str, Any]) -> str:
-    """The stored JSON text of an event. Raises ValueError or TypeError if it is not JSON."""
-    return _ENCODER.encode(dict(event))  # json.dumps with these options, without a new encoder
+    """The stored JSON text of an event. Raises ValueError (nested more than
+    :data:`MAX_NESTING` levels, a lone surrogate, NaN) or TypeError if it is not JSON text."""
+    if _too_deep(event, MAX_NESTING):
+        raise ValueError(f"it nests objects or arrays more than {MAX_NESTING} levels deep")
+    body = _ENCODER.encode(dict(event))  # json.dumps with these options, without a new encoder
+    try:
+        body.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"it holds a lone surrogate ({ascii(exc.object[exc.start])}), which is not UTF-8 text"
+        ) from None
+    return body
 
 
 def encoded(events: Iterable[Mapping[str, Any]]) -> list[tuple[str, Mapping[str, Any]]]:
-    """Events as ``(stored body, event)`` pairs, as ``Recorder.insert_course`` takes them."""
-    return [(encode_event(event), event) for event in events]
+    """Events as ``(stored body, event)`` pairs, as ``Recorder.insert_course`` takes them.
+    Raises ValueError naming the event (1-based) that is not storable."""
+    out = []
+    for seq, event in enumerate(events, start=1):
+        try:
+            out.append((encode_event(event), event))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"event {seq}: {exc}") from None
+    return out
 
 
 def body_or_rejection(event: Any, etype: str | None) -> str | Rejection:
     """The stored JSON text of an event, or the ``invalid_event`` rejection it gets when it is
-    not a JSON object (``etype``: its type, for the rejection)."""
+    not a JSON object or not storable as JSON text (``etype``: its type, for the rejection)."""
     if not isinstance(event, Mapping):
         return Rejection("invalid_event", "an event must be a JSON object", None)
     try:
         return encode_event(event)
     except (TypeError, ValueError) as exc:
-        return Rejection("invalid_event", f"the event is not storable as strict JSON: {exc}", etype)
+        return Rejection("invalid_event", f"the event is not storable as strict JSON: {exc}",
+                         etype if _is_text(etype) else None)
+
+
+def _is_text(value: Any) -> bool:
+    """Whether ``value`` is a str that encodes as UTF-8 (no lone surrogate)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 #: Parse a stored body: strict JSON, with the engine's decoder for course files.

@@ -122,3 +122,8 @@ def m003_simulation_runs(db: Database) -> None:
              "seed": int, "model": str, "synthetic": int},
             pk="run",
         )
+
+
+#: The names of every migration this release knows, in order (a store recording another name
+#: was written by a newer release: ``NewerSchema``).
+KNOWN_MIGRATIONS: tuple[str, ...] = tuple(m.name for m in migrations.pending(Database(memory=True)))

@@ -10,18 +10,20 @@ through them instead of through the connection.
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
 from iptflow.protocol.models import ResolvedProtocol
-from iptflow.store.errors import NoDatabase, StoreError
+from iptflow.store.connection import check_schema, connect, store_error
+from iptflow.store.errors import DamagedStore, InvalidArgument, StoreReadOnly
 from iptflow.store.hashing import event_hash
 from iptflow.store.migrations import migrations
 
@@ -42,6 +44,20 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_T = TypeVar("_T")
+
+
+def _mapped(method: Callable[..., _T]) -> Callable[..., _T]:
+    """A recorder method whose ``sqlite3`` errors are raised as the store's typed errors."""
+
+    @functools.wraps(method)
+    def wrapper(self: Recorder, *args: Any, **kwargs: Any) -> _T:
+        with self.mapped():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class RecordConflict(Exception):
     """A lost race on the (course_id, seq) primary key: another writer stored that seq first."""
 
@@ -49,41 +65,61 @@ class RecordConflict(Exception):
 class Recorder:
     """One SQLite connection (WAL, foreign keys, migrated) and every SQL statement of the store."""
 
-    def __init__(self, db: Database, path: str) -> None:
+    def __init__(
+        self, db: Database, path: str, *, timeout: float = 30.0, readonly: bool = False
+    ) -> None:
         self.db = db
         self.conn: sqlite3.Connection = db.conn
         self.path = path
+        self.timeout = timeout
+        self.readonly = readonly
 
     @classmethod
-    def open(cls, name: str, *, synchronous: str, create: bool, timeout: float) -> Recorder:
-        """Connect, set the pragmas and apply pending migrations (in one transaction)."""
-        sync = synchronous.upper()
+    def open(
+        cls, name: str, *, synchronous: str, create: bool, timeout: float, readonly: bool = False
+    ) -> Recorder:
+        """Connect, set the pragmas, check the schema and apply pending migrations (in one
+        transaction). ``readonly``: ``mode=ro``, no pragma that writes, no migration; see
+        :mod:`iptflow.store.connection`."""
+        sync = synchronous.upper() if isinstance(synchronous, str) else ""
         if sync not in SYNCHRONOUS:
-            raise StoreError(
+            raise InvalidArgument(
                 f"synchronous must be one of {', '.join(SYNCHRONOUS)}, got {synchronous!r}"
             )
-        memory = name == ":memory:"
-        if not memory and not create and not os.path.exists(name):
-            raise NoDatabase(f"no database at {name}", path=name)
-        if not memory and os.path.isdir(name):
-            raise StoreError(f"{name} is a directory, not a database file", path=name)
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0:
+            raise InvalidArgument(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+        conn = connect(name, readonly=readonly, create=create, timeout=timeout)
+        recorder = cls(Database(conn, execute_plugins=False), name, timeout=timeout, readonly=readonly)
         try:
-            conn = sqlite3.connect(name, timeout=timeout, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {name}: {exc}", path=name) from None
-        try:
-            if not memory:
-                conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA synchronous={sync}")
-            recorder = cls(Database(conn, execute_plugins=False), name)
-            if migrations.pending(recorder.db):
-                with recorder.write():
-                    migrations.apply(recorder.db)
-        except sqlite3.DatabaseError as exc:
+            with recorder.mapped():
+                if readonly:
+                    conn.execute("PRAGMA query_only=ON")
+                    check_schema(conn, name, readonly=True)
+                    return recorder
+                if name != ":memory:":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute(f"PRAGMA synchronous={sync}")
+                if check_schema(conn, name, readonly=False):
+                    with recorder.write():
+                        if migrations.pending(recorder.db):  # another opener may have applied them
+                            migrations.apply(recorder.db)
+        except BaseException:
             conn.close()
-            raise StoreError(f"{name} is not a usable iptflow database: {exc}", path=name) from None
+            raise
         return recorder
+
+    @contextmanager
+    def mapped(self) -> Iterator[None]:
+        """Turn a ``sqlite3`` error raised inside into the store's typed error
+        (:func:`~iptflow.store.connection.store_error`), with the time the block waited."""
+        started = time.monotonic()
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise store_error(
+                exc, self.path, waited=time.monotonic() - started, timeout=self.timeout
+            ) from None
 
     def close(self) -> None:
         self.conn.close()
@@ -91,20 +127,34 @@ class Recorder:
     # -- transactions ----------------------------------------------------------------------------
     @contextmanager
     def write(self) -> Iterator[None]:
-        """A write transaction: ``BEGIN IMMEDIATE`` takes the write lock before any read."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        """A write transaction: ``BEGIN IMMEDIATE`` takes the write lock before any read.
+
+        A ``sqlite3`` error inside (or on ``BEGIN``/``COMMIT``) rolls back and is raised as the
+        store's typed error; a store opened read-only raises :class:`StoreReadOnly` at once.
+        """
+        if self.readonly:
+            raise StoreReadOnly(f"{self.path} was opened read-only; nothing was stored", path=self.path)
+        with self.mapped():
+            self.conn.execute("BEGIN IMMEDIATE")
         try:
-            yield
+            with self.mapped():
+                yield
         except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
         try:
-            self.conn.execute("COMMIT")
+            with self.mapped():
+                self.conn.execute("COMMIT")
         except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        """Roll back the open transaction, if any (SQLite may already have rolled it back, e.g.
+        on a full disk); a failing rollback leaves the original error to be raised."""
+        if self.conn.in_transaction:
+            with suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
 
     @contextmanager
     def read(self) -> Iterator[None]:
@@ -112,13 +162,17 @@ class Recorder:
         if self.conn.in_transaction:
             yield
             return
-        self.conn.execute("BEGIN")
+        with self.mapped():
+            self.conn.execute("BEGIN")
         try:
-            yield
+            with self.mapped():
+                yield
         finally:
             if self.conn.in_transaction:
-                self.conn.execute("COMMIT")
+                with self.mapped():
+                    self.conn.execute("COMMIT")
 
+    @_mapped
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """The rows of one SELECT, each as a dict."""
         cursor = self.conn.execute(sql, params)
@@ -126,10 +180,12 @@ class Recorder:
         return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
 
     # -- reading ---------------------------------------------------------------------------------
+    @_mapped
     def course_row(self, course_id: str) -> Row | None:
         rows = self.rows("SELECT * FROM courses WHERE id = ?", (course_id,))
         return rows[0] if rows else None
 
+    @_mapped
     def course_rows(
         self,
         *,
@@ -147,6 +203,7 @@ class Recorder:
             where.append("protocol_id = ?")
             params.append(protocol)
         if adaptation is not None:
+            self._check_adaptation_rows(adaptation)
             where.append("id IN (SELECT course_id FROM course_adaptations WHERE adaptation = ?)")
             params.append(adaptation)
         if synthetic is not None:
@@ -157,12 +214,33 @@ class Recorder:
             sql += " WHERE " + " AND ".join(where)
         return self.rows(sql + " ORDER BY id", params)
 
+    def _check_adaptation_rows(self, adaptation: str) -> None:
+        """``course_adaptations`` must list exactly the courses whose ``adaptations`` column
+        names ``adaptation``; a disagreement is damage (:class:`DamagedStore`), not a count."""
+        indexed = self.conn.execute(
+            "SELECT count(*) FROM course_adaptations WHERE adaptation = ? "
+            "AND course_id IN (SELECT id FROM courses)", (adaptation,)
+        ).fetchone()[0]
+        stored = self.conn.execute(
+            "SELECT count(*) FROM courses, json_each(courses.adaptations) WHERE value = ?",
+            (adaptation,),
+        ).fetchone()[0]
+        if indexed != stored:
+            raise DamagedStore(
+                f"{self.path} is damaged: {stored} course(s) have adaptation {adaptation!r} but "
+                f"course_adaptations lists {indexed} (iptflow verify names them)",
+                path=self.path, adaptation=adaptation,
+            )
+
+    @_mapped
     def course_ids(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT id FROM courses ORDER BY id")]
 
+    @_mapped
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM courses").fetchone()[0])
 
+    @_mapped
     def events(self, course_id: str, upto: int | None = None) -> list[Row]:
         """A course's event rows in seq order (only seq <= ``upto`` when given)."""
         if upto is None:
@@ -171,6 +249,7 @@ class Recorder:
             "SELECT * FROM events WHERE course_id = ? AND seq <= ? ORDER BY seq", (course_id, upto)
         )
 
+    @_mapped
     def event_with_key(self, course_id: str, idempotency_key: str) -> Row | None:
         """The ``seq`` and ``body`` of the course's event stored under this idempotency key."""
         rows = self.rows(
@@ -179,15 +258,18 @@ class Recorder:
         )
         return rows[0] if rows else None
 
+    @_mapped
     def orphan_course_ids(self) -> list[str]:
         """Course ids that have events but no course row."""
         sql = "SELECT DISTINCT course_id FROM events WHERE course_id NOT IN (SELECT id FROM courses)"
         return [r[0] for r in self.conn.execute(sql)]
 
+    @_mapped
     def fingerprints(self) -> list[str]:
         """The fingerprints of every stored resolved protocol."""
         return [r[0] for r in self.conn.execute("SELECT fingerprint FROM protocols ORDER BY fingerprint")]
 
+    @_mapped
     def protocol_json(self, fingerprint: str) -> str | None:
         """The canonical JSON of the resolved protocol stored under ``fingerprint``."""
         row = self.conn.execute(
@@ -195,11 +277,28 @@ class Recorder:
         ).fetchone()
         return None if row is None else row[0]
 
+    @_mapped
     def integrity_check(self) -> list[str]:
         """SQLite's ``PRAGMA integrity_check``: ``["ok"]`` for a sound file."""
         return [str(r[0]) for r in self.conn.execute("PRAGMA integrity_check").fetchall()]
 
+    @_mapped
+    def tables(self) -> set[str]:
+        """The names of the database's tables."""
+        return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    @_mapped
+    def adaptation_rows(self) -> dict[str, list[str]]:
+        """``course_adaptations`` as course id -> its adaptations (sorted), courses by id."""
+        out: dict[str, list[str]] = {}
+        for course_id, adaptation in self.conn.execute(
+            "SELECT course_id, adaptation FROM course_adaptations ORDER BY course_id, adaptation"
+        ):
+            out.setdefault(course_id, []).append(adaptation)
+        return out
+
     # -- writing (inside :meth:`write`) ----------------------------------------------------------
+    @_mapped
     def insert_protocol(self, resolved: ResolvedProtocol) -> None:
         """Store a resolved protocol under its fingerprint unless it is already there."""
         if self.conn.execute(
@@ -218,6 +317,7 @@ class Recorder:
             ),
         )
 
+    @_mapped
     def insert_course(
         self,
         course_id: str,
@@ -273,6 +373,7 @@ class Recorder:
         self.conn.execute("UPDATE courses SET last_hash = ? WHERE id = ?", (prev, course_id))
         return prev
 
+    @_mapped
     def append_event(
         self,
         row: Mapping[str, Any],
@@ -315,6 +416,7 @@ class Recorder:
         return hash_
 
     # -- research tables -------------------------------------------------------------------------
+    @_mapped
     def insert_simulation_run(
         self, protocol: str, adaptations: str, fingerprint: str, n: int, seed: int, model: str
     ) -> int:
@@ -328,6 +430,7 @@ class Recorder:
         )
         return run
 
+    @_mapped
     def simulation_runs(self) -> list[Row]:
         return self.rows("SELECT * FROM simulation_runs ORDER BY run")
 

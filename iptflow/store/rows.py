@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from iptflow.store.errors import DamagedStore
 from iptflow.store.hashing import decode_event
 
 
@@ -38,6 +39,17 @@ class CourseRow:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> CourseRow:
+        """The row as stored; :class:`DamagedStore` if its JSON columns do not parse."""
+        try:
+            return cls._from_row(row)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DamagedStore(
+                f"the course row {row.get('id')!r} is damaged: {type(exc).__name__}: {exc}",
+                course_id=row.get("id"),
+            ) from None
+
+    @classmethod
+    def _from_row(cls, row: dict[str, Any]) -> CourseRow:
         return cls(
             id=row["id"],
             protocol_id=row["protocol_id"],

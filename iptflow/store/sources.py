@@ -47,10 +47,11 @@ def replayed_file(name: str, registry: Registry, *, skip_rejected: bool) -> Repl
     return result
 
 
-def course_of(source: Source, registry: Registry) -> Course:
-    """The course of one ``import_many`` source: a Course as it is, a course file that must
-    replay cleanly (:class:`ImportRefused`), or events that must all be accepted
-    (:class:`~iptflow.errors.EventRejected`)."""
+def course_of(source: Source, registry: Registry, position: int = 0) -> Course:
+    """The course of one ``import_many`` source (its ``position``, 0-based, names it in
+    errors): a Course as it is, a course file that must replay cleanly
+    (:class:`ImportRefused`), or a non-empty sequence of events that must all be accepted
+    (:class:`~iptflow.errors.EventRejected`). Anything else is :class:`ImportRefused`."""
     if isinstance(source, Course):
         return source
     if isinstance(source, (str, os.PathLike)):
@@ -58,10 +59,20 @@ def course_of(source: Source, registry: Registry) -> Course:
         result = replay_file(name, registry)
         if result.course is None or result.exit_status != 0:
             raise ImportRefused(
-                f"{name}: not imported: it does not replay cleanly (iptflow replay {name} shows why)",
-                file=name,
+                f"source {position}: {name}: not imported: it does not replay cleanly "
+                f"(iptflow replay {name} shows why)",
+                file=name, position=position,
             )
         return result.course
+    if not isinstance(source, Sequence) or isinstance(source, bytes | bytearray):
+        raise ImportRefused(
+            f"source {position}: not a Course, a sequence of events or a course file path "
+            f"(got {type(source).__name__})",
+            position=position,
+        )
+    if not source:
+        raise ImportRefused(f"source {position}: an empty sequence of events (no course_opened)",
+                            position=position)
     replayed = replay_log(list(source), registry)
     if not replayed.ok:
         assert isinstance(replayed.result, Rejection)

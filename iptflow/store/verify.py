@@ -4,8 +4,10 @@ For each course the first problem found is reported, naming the event (``seq``) 
 stops being what was written: a missing seq, a changed body (hash mismatch), a broken link
 (``prev_hash``), indexed columns that disagree with the body, an event the course's protocol
 rejects on replay, or a course row (last seq, last hash, derived summary) that disagrees with
-the replayed log. Stored protocols are checked against their fingerprints, and with
-``integrity=True`` SQLite's ``PRAGMA integrity_check`` runs first.
+the replayed log, or ``course_adaptations`` rows that disagree with the course. Stored
+protocols are checked against their fingerprints, a missing table is a ``schema`` finding, and
+with ``integrity=True`` SQLite's ``PRAGMA integrity_check`` runs first. A file SQLite finds
+damaged (malformed pages, not a database) is a ``damaged`` finding, not an exception.
 """
 
 from __future__ import annotations
@@ -14,51 +16,87 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from iptflow.store.errors import StoreError
+from iptflow.store.errors import DamagedStore, StoreError
 from iptflow.store.hashing import decode_event, event_hash
 from iptflow.store.loading import PinnedProtocols, derived_columns, replay_log
 from iptflow.store.recorder import Recorder
 from iptflow.store.rows import Problem, VerifyReport
 
-__all__ = ["check_course", "verify_store"]
+__all__ = ["TABLES", "check_course", "check_log", "verify_store"]
+
+
+#: The store's tables (from its migrations); a missing one is a ``schema`` finding
+TABLES = ("protocols", "courses", "events", "course_adaptations", "simulation_runs")
 
 
 def verify_store(
     recorder: Recorder, protocols: PinnedProtocols, *, integrity: bool = True
 ) -> VerifyReport:
-    """Check a whole store in one read snapshot (each stored protocol is compiled afresh)."""
+    """Check a whole store in one read snapshot (each stored protocol is compiled afresh).
+
+    A file SQLite finds damaged is a finding of kind ``damaged`` (checking stops where the
+    damage stops it), never an exception.
+    """
     report = VerifyReport()
-    with recorder.read():
-        if integrity:
-            rows = recorder.integrity_check()
-            if rows != ["ok"]:
-                report.problems.append(Problem("integrity", "; ".join(rows[:5])))
-        for fingerprint in recorder.fingerprints():
-            report.protocols += 1
-            protocols.forget(fingerprint)
-            try:
-                protocols.compiled(fingerprint)
-            except StoreError as exc:
-                report.problems.append(Problem("protocol", exc.message))
-        for orphan in recorder.orphan_course_ids():
-            report.problems.append(
-                Problem("orphan", "events of a course that has no course row", orphan)
-            )
-        for course_id in recorder.course_ids():
-            report.courses += 1
+    try:
+        with recorder.read():
+            _verify(recorder, protocols, report, integrity)
+    except DamagedStore as exc:
+        report.problems.append(Problem("damaged", exc.message))
+    return report
+
+
+def _verify(
+    recorder: Recorder, protocols: PinnedProtocols, report: VerifyReport, integrity: bool
+) -> None:
+    if integrity:
+        rows = recorder.integrity_check()
+        if rows != ["ok"]:
+            report.problems.append(Problem("integrity", "; ".join(rows[:5])))
+    tables = recorder.tables()
+    missing = [t for t in TABLES if t not in tables]
+    for table in missing:
+        report.problems.append(
+            Problem("schema", f"table {table} is missing (it was dropped outside iptflow)")
+        )
+    if {"protocols", "courses", "events"} & set(missing):
+        return
+    for fingerprint in recorder.fingerprints():
+        report.protocols += 1
+        protocols.forget(fingerprint)
+        try:
+            protocols.compiled(fingerprint)
+        except StoreError as exc:
+            report.problems.append(Problem("protocol", exc.message))
+    for orphan in recorder.orphan_course_ids():
+        report.problems.append(
+            Problem("orphan", "events of a course that has no course row", orphan)
+        )
+    course_ids = recorder.course_ids()
+    adaptations = None if "course_adaptations" in missing else recorder.adaptation_rows()
+    for orphan in sorted(set(adaptations or ()) - set(course_ids)):
+        report.problems.append(Problem(
+            "course_adaptations", "course_adaptations rows of a course that has no course row",
+            orphan,
+        ))
+    for course_id in course_ids:
+        report.courses += 1
+        try:
             row = recorder.course_row(course_id)
             assert row is not None
             events = recorder.events(course_id)
             report.events += len(events)
-            problem = check_course(protocols, row, events)
-            if problem is not None:
-                report.problems.append(problem)
-    return report
+            expected = None if adaptations is None else adaptations.get(course_id, [])
+            problem = check_course(protocols, row, events, expected)
+        except DamagedStore as exc:
+            problem = Problem("damaged", exc.message, course_id)
+        if problem is not None:
+            report.problems.append(problem)
 
 
-def _check_log(row: Mapping[str, Any], events: list[dict[str, Any]]) -> list[Any] | Problem:
+def check_log(row: Mapping[str, Any], events: list[dict[str, Any]]) -> list[Any] | Problem:
     """The decoded bodies of a log whose seqs, chain, hashes and columns are sound, or its first
-    problem."""
+    problem (also what reads with ``verify=True`` check)."""
     course_id = row["id"]
     prev = row["fingerprint"]
     bodies = []
@@ -96,13 +134,17 @@ def _check_log(row: Mapping[str, Any], events: list[dict[str, Any]]) -> list[Any
 
 
 def check_course(
-    protocols: PinnedProtocols, row: Mapping[str, Any], events: list[dict[str, Any]]
+    protocols: PinnedProtocols,
+    row: Mapping[str, Any],
+    events: list[dict[str, Any]],
+    adaptations: list[str] | None = None,
 ) -> Problem | None:
-    """The first problem of one course (its row and event rows), or None."""
+    """The first problem of one course (its row, event rows and, unless None, its sorted
+    ``course_adaptations`` rows), or None."""
     course_id = row["id"]
     if not events:
         return Problem("log", "the course has no events", course_id)
-    bodies = _check_log(row, events)
+    bodies = check_log(row, events)
     if isinstance(bodies, Problem):
         return bodies
     try:
@@ -134,6 +176,14 @@ def check_course(
             "the course row disagrees with the replayed log: "
             + ", ".join(f"{k} is {json.dumps(stored[k])}, replay gives {json.dumps(derived[k])}"
                         for k in wrong),
+            course_id,
+        )
+    if adaptations is not None and adaptations != sorted(course.protocol.adaptations):
+        return Problem(
+            "course_adaptations",
+            f"course_adaptations lists {', '.join(adaptations) or 'no adaptation'}, the course has "
+            f"{', '.join(sorted(course.protocol.adaptations)) or 'none'} (a row was deleted, added "
+            "or changed outside iptflow)",
             course_id,
         )
     return None

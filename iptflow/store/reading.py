@@ -1,0 +1,243 @@
+"""The reading half of :class:`~iptflow.store.api.Store`: opening (for writing or read-only),
+loading courses, rows, logs, course files, ``verify`` and simulation runs.
+
+:class:`StoreReader` is what ``Store.open(path, readonly=True)`` needs; :class:`Store` adds
+every write. Reads that return event bodies (``get``, ``history``, ``export_course_file``)
+take ``verify=True`` to check each event's hash and link first (:class:`HashMismatch`).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Self
+
+from sqlite_utils import Database
+
+from iptflow.engine.course import Course
+from iptflow.engine.registry import Registry, default_registry
+from iptflow.store.errors import CorruptCourse, HashMismatch, InvalidArgument, UnknownCourse
+from iptflow.store.loading import PinnedProtocols, load_course
+from iptflow.store.recorder import Recorder, utc_now
+from iptflow.store.rows import CourseRow, Problem, SimulationRun, StoredEvent, VerifyReport
+from iptflow.store.verify import check_log, verify_store
+
+__all__ = ["StoreReader"]
+
+
+class StoreReader:
+    """A SQLite database of courses, for reading: see :class:`~iptflow.store.api.Store`."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        registry: Registry | None,
+        clock: Callable[[], str] | None,
+        cache_size: int,
+    ) -> None:
+        self.recorder = recorder
+        self.protocols = PinnedProtocols(recorder, lambda: self.registry)
+        self._registry = registry
+        self._clock = clock
+        self._cache_size = cache_size
+        # course_id -> (last_seq, last_hash, live Course); never handed out
+        self._cache: OrderedDict[str, tuple[int, str, Course]] = OrderedDict()
+
+    # -- opening and closing ---------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] = "iptflow.db",
+        *,
+        registry: Registry | None = None,
+        synchronous: str = "FULL",
+        create: bool = True,
+        readonly: bool = False,
+        timeout: float = 30.0,
+        clock: Callable[[], str] | None = utc_now,
+        cache_size: int = 256,
+    ) -> Self:
+        """Open (and, with ``create``, create) a store; check its schema and apply pending
+        migrations.
+
+        :param path: a database file, or ``":memory:"``.
+        :param registry: the registry that resolves protocols of new courses and compiles stored
+            ones (default: ``default_registry()``).
+        :param synchronous: SQLite's ``PRAGMA synchronous``: ``FULL`` (default) makes every
+            committed event survive a power failure; ``NORMAL`` survives a crash of the process
+            but may lose the last commits on power failure; ``OFF`` is for throwaway data.
+        :param create: with ``False`` a missing file raises :class:`NoDatabase` instead of
+            creating an empty database.
+        :param readonly: open the file read-only (SQLite ``mode=ro``; commands that only read
+            use this): nothing is created or migrated, a missing file raises
+            :class:`NoDatabase`, a SQLite file without iptflow's tables
+            :class:`NotAnIptflowStore`, and every write :class:`StoreReadOnly`. Works in a
+            read-only directory (see :mod:`iptflow.store.connection`).
+        :param timeout: seconds to wait for another connection's write lock before raising
+            :class:`StoreBusy`.
+        :param clock: returns the ``recorded_at`` audit string of written events; ``None``
+            stores no wall-clock time (deterministic files, e.g. for simulated data).
+        :param cache_size: how many live courses to keep in memory to make ``apply`` fast.
+        """
+        recorder = Recorder.open(
+            os.fspath(path), synchronous=synchronous, create=create, timeout=timeout,
+            readonly=readonly,
+        )
+        return cls(recorder, registry, clock, cache_size)
+
+    def close(self) -> None:
+        """Close the connection (committed events are already durable)."""
+        self._cache.clear()
+        self.recorder.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Store {self.path}>"
+
+    @property
+    def path(self) -> str:
+        return self.recorder.path
+
+    @property
+    def readonly(self) -> bool:
+        """Whether the store was opened with ``readonly=True``."""
+        return self.recorder.readonly
+
+    @property
+    def db(self) -> Database:
+        """The sqlite-utils database, to inspect (write through the Store's methods)."""
+        return self.recorder.db
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The SQLite connection, to inspect (write through the Store's methods)."""
+        return self.recorder.conn
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = default_registry()
+        return self._registry
+
+    # -- loading ---------------------------------------------------------------------------------
+    def _existing_row(self, course_id: str) -> dict[str, Any]:
+        """The course's row; :class:`UnknownCourse` when the store does not hold it (reading)."""
+        row = self.recorder.course_row(course_id)
+        if row is None:
+            raise UnknownCourse(f"no course {course_id!r} in {self.path}", course_id=course_id)
+        return row
+
+    def _load(self, row: dict[str, Any], events: list[dict[str, Any]]) -> Course:
+        """Replay a course's rows on the protocol it was opened under (``loading.load_course``)."""
+        return load_course(row, events, self.protocols.compiled(row["fingerprint"], row["id"]))
+
+    def get(self, course_id: str, *, verify: bool = False) -> Course:
+        """The course, rebuilt by replaying its log on the protocol it was opened under.
+
+        The returned :class:`~iptflow.Course` is the caller's own: changing it (``apply``) does
+        not change the store; use :meth:`apply` for that. Raises :class:`UnknownCourse`,
+        :class:`MissingProtocol` or :class:`CorruptCourse`; with ``verify``,
+        :class:`HashMismatch` when a stored event no longer matches its hash.
+        """
+        row, events = self._read_log(course_id, verify)
+        return self._load(row, events)
+
+    def _read_log(self, course_id: str, verify: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A course's row and event rows in one snapshot; with ``verify`` the hash chain of the
+        events is checked first (:func:`~iptflow.store.verify.check_log`)."""
+        require_str("course_id", course_id)
+        with self.recorder.read():
+            row = self._existing_row(course_id)
+            events = self.recorder.events(course_id)
+        if verify:
+            problem = check_log(row, events)
+            if isinstance(problem, Problem):
+                raise HashMismatch(
+                    f"course {course_id}"
+                    + (f" event {problem.seq}" if problem.seq is not None else "")
+                    + f": {problem.message}",
+                    course_id=course_id, seq=problem.seq, kind=problem.kind,
+                )
+        return row, events
+
+    # -- reading ---------------------------------------------------------------------------------
+    def exists(self, course_id: str) -> bool:
+        require_str("course_id", course_id)
+        return self.recorder.course_row(course_id) is not None
+
+    def row(self, course_id: str) -> CourseRow:
+        """The course's row (protocol, last seq, derived summary) without replaying it."""
+        require_str("course_id", course_id)
+        return CourseRow.from_row(self._existing_row(course_id))
+
+    def history(self, course_id: str, *, verify: bool = False) -> list[StoredEvent]:
+        """Every stored event of a course, in order, with its seq, hash chain and audit data.
+
+        With ``verify``, raises :class:`HashMismatch` (naming the event) unless every event
+        still matches its hash and link.
+        """
+        _, rows = self._read_log(course_id, verify)
+        try:
+            return [StoredEvent.from_row(r) for r in rows]
+        except ValueError as exc:
+            raise CorruptCourse(f"course {course_id}: a stored event is not valid JSON: {exc}",
+                                course_id=course_id) from None
+
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        protocol: str | None = None,
+        adaptation: str | None = None,
+        synthetic: bool | None = None,
+    ) -> list[CourseRow]:
+        """Course rows, by id, filtered by state, protocol id, adaptation and synthetic flag."""
+        rows = self.recorder.course_rows(
+            state=state, protocol=protocol, adaptation=adaptation, synthetic=synthetic
+        )
+        return [CourseRow.from_row(r) for r in rows]
+
+    def count(self) -> int:
+        return self.recorder.count()
+
+    # -- course files ----------------------------------------------------------------------------
+    def export_course_file(self, course_id: str, *, verify: bool = False) -> str:
+        """The course as a course file (SPEC §6): its stored events, one per line, as given.
+
+        With ``verify``, raises :class:`HashMismatch` unless every event matches its hash.
+        """
+        _, rows = self._read_log(course_id, verify)
+        return "".join(f"{r['body']}\n" for r in rows)
+
+    # -- audit and research -----------------------------------------------------------------------
+    def verify(self, *, integrity: bool = True) -> VerifyReport:
+        """Check every course's hash chain, replay and derived row, and every derived table;
+        see :mod:`iptflow.store.verify`. A damaged file is a finding (kind ``damaged``)."""
+        return verify_store(self.recorder, self.protocols, integrity=integrity)
+
+    def simulation_runs(self) -> list[SimulationRun]:
+        """The recorded simulation runs, by run number."""
+        return [SimulationRun.from_row(r) for r in self.recorder.simulation_runs()]
+
+
+def require_str(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{name} must be a str, got {type(value).__name__}", argument=name)
+
+
+def require_optional_str(name: str, value: object) -> None:
+    if value is not None:
+        require_str(name, value)
+
+
+def require_optional_int(name: str, value: object) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise InvalidArgument(f"{name} must be an int, got {type(value).__name__}", argument=name)
+
