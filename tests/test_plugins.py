@@ -68,7 +68,7 @@ def test_no_allow_list_loads_every_installed_plugin(monkeypatch: pytest.MonkeyPa
 def test_plugins_json_lists_source_hooks_and_registrations() -> None:
     result = CliRunner().invoke(cli, ["plugins", "--json"])
     assert result.exit_code == 0, result.output
-    listing = {item["name"]: item for item in json.loads(result.output)}
+    listing = {item["name"]: item for item in json.loads(result.output)["plugins"]}
     bipolar = listing["bipolar"]
     assert bipolar["module"] == "iptflow_plugins.bipolar"
     assert bipolar["source"].startswith("entry point of iptflow")
@@ -98,7 +98,7 @@ def test_plugins_command_honours_the_allow_list() -> None:
         env=env, capture_output=True, text=True, check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert [p["name"] for p in json.loads(proc.stdout)] == [CORE_PLUGIN, "ptsd"]
+    assert [p["name"] for p in json.loads(proc.stdout)["plugins"]] == [CORE_PLUGIN, "ptsd"]
 
 
 def _plugin(**hooks: object) -> object:

@@ -122,7 +122,7 @@ def test_installed_into_a_separate_venv_it_is_found_by_entry_point(tmp_path: Pat
     listing = subprocess.run([*cli, "plugins", "--json"], capture_output=True, text=True,
                              check=False)
     assert listing.returncode == 0, listing.stderr
-    plugin = next(p for p in json.loads(listing.stdout) if p["name"] == "perinatal")
+    plugin = next(p for p in json.loads(listing.stdout)["plugins"] if p["name"] == "perinatal")
     assert plugin["source"] == "entry point of iptflow-perinatal 0.1.0"
     assert plugin["hooks"] == ["register_adaptations", "register_events", "register_guards"]
     replay = subprocess.run([*cli, "replay", "--json", str(COURSE)], capture_output=True, text=True,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from iptflow.cli.options import json_option, protocols_dir_option, registry_for
+from iptflow.cli.output import echo, emit_json
 from iptflow.research.check import KINDS, check_files
 from iptflow.research.lint import lint
 
@@ -40,16 +39,15 @@ def check(
         findings = lint(result.resolved, registry) if result.resolved is not None else []
         linted += len(findings)
         if as_json:
-            click.echo(json.dumps({**result.to_dict(), "lint": [f.to_dict() for f in findings]},
-                                  ensure_ascii=False))
+            emit_json({**result.to_dict(), "lint": [f.to_dict() for f in findings]})
         elif result.ok:
             assert result.resolved is not None
-            click.echo(f"{result.file}: ok ({result.kind} {result.id}, "
+            echo(f"{result.file}: ok ({result.kind} {result.id}, "
                        f"{result.resolved.fingerprint[:19]}...)" + (
                            f", {len(findings)} lint finding(s)" if findings else ""))
             for finding in findings:
-                click.echo(f"{result.file}: lint: {finding}")
+                echo(f"{result.file}: lint: {finding}")
         else:
             for problem in result.problems:
-                click.echo(str(problem))
+                echo(str(problem))
     raise SystemExit(2 if not all(r.ok for r in results) else 1 if linted else 0)

@@ -6,7 +6,8 @@ import os
 
 import click
 
-from iptflow.cli.course import db_option
+from iptflow.cli.options import db_option, json_option
+from iptflow.cli.output import echo, emit_json
 from iptflow.cli.replay import render_timeline
 from iptflow.engine.replay import Line, replay_lines
 from iptflow.research.demo import demo_events
@@ -23,11 +24,13 @@ def free_demo_id(store: Store) -> str:
 
 @click.command()
 @db_option
-def demo(db_path: str) -> None:
+@json_option
+def demo(db_path: str, as_json: bool) -> None:
     """Run a complete 12-session example course, print its timeline and outcome, and store it.
 
     The course is stored as demo-001 in --db; if that id is taken, as the next free demo-NNN
-    (an earlier demo course is never replaced).
+    (an earlier demo course is never replaced). With --json: course_id, db (the database's
+    absolute path) and replay (the course's result, as `iptflow replay --json` prints it).
     """
     with Store.open(db_path) as store:
         course_id = free_demo_id(store)
@@ -36,7 +39,10 @@ def demo(db_path: str) -> None:
             (Line(i, event=e) for i, e in enumerate(events, start=1)), name="demo course"
         )
         store.import_many([events])
-    click.echo(render_timeline(result))
     where = os.path.abspath(db_path)
-    click.echo(f"stored as course {course_id} in {where}")
-    click.echo(f"  iptflow course show {course_id} --db {db_path}")
+    if as_json:
+        emit_json({"course_id": course_id, "db": where, "replay": result.to_dict()})
+        return
+    echo(render_timeline(result))
+    echo(f"stored as course {course_id} in {where}")
+    echo(f"  iptflow course show {course_id} --db {db_path}")

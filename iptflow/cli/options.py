@@ -6,6 +6,7 @@ way (docs/cli.md).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +22,24 @@ DEFAULT_DB = "iptflow.db"
 """The database of every command that takes ``--db``, unless ``--db`` or ``$IPTFLOW_DB`` names one."""
 
 DB_ENV = "IPTFLOW_DB"
+
+DB_TIMEOUT_ENV = "IPTFLOW_DB_TIMEOUT"
+"""Seconds a command waits for another writer's lock on the database (default 30)."""
+
+
+def db_timeout() -> float:
+    """``$IPTFLOW_DB_TIMEOUT`` as seconds (default 30); a value that is not a number >= 0 is a
+    one-line error."""
+    text = os.environ.get(DB_TIMEOUT_ENV, "").strip()
+    if not text:
+        return 30.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise IptflowError(f"${DB_TIMEOUT_ENV} must be a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def db_option(func: F | None = None, *, help: str = "The store's database file.") -> Any:
@@ -73,7 +92,7 @@ protocols_dir_option = click.option(
 
 progress_option = click.option(
     "--progress/--no-progress",
-    "progress",
+    "progress_choice",
     default=None,
     help="Draw a progress bar on stderr (default: only when stderr is a terminal).",
 )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 from iptflow.cli.options import json_option
+from iptflow.cli.output import echo, emit_json
 from iptflow.engine.plugins import load_plugins, plugin_info
 from iptflow.engine.registry import default_registry
 
@@ -52,13 +52,14 @@ def plugins(as_json: bool) -> None:
     """List the loaded plugins: where each comes from and the hooks it implements.
 
     IPTFLOW_PLUGINS (comma-separated entry-point names) restricts which installed plugins load.
+    With --json: {"plugins": [{name, module, source, hooks, registers}, ...]}.
     """
     listing = plugin_listing()
     if as_json:
-        click.echo(json.dumps(listing, indent=2))
+        emit_json({"plugins": listing})
         return
     for item in listing:
-        click.echo(f"{item['name']} ({item['module']}; {item['source']})")
-        click.echo(f"  hooks: {', '.join(item['hooks']) or 'none'}")
+        echo(f"{item['name']} ({item['module']}; {item['source']})")
+        echo(f"  hooks: {', '.join(item['hooks']) or 'none'}")
         for key, names in item["registers"].items():
-            click.echo(f"  {key.replace('_', ' ')}: {', '.join(names)}")
+            echo(f"  {key.replace('_', ' ')}: {', '.join(names)}")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from iptflow.cli.options import json_option, protocols_dir_option, registry_for
+from iptflow.cli.output import echo, emit_json, json_text
 from iptflow.engine.registry import default_registry
 from iptflow.interop import diagram, schemas, svg
 
@@ -15,8 +14,14 @@ from iptflow.interop import diagram, schemas, svg
 @json_option
 @protocols_dir_option
 def protocols(as_json: bool, protocols_dirs: tuple[str, ...]) -> None:
-    """List the protocols, variants and adaptations that are available."""
+    """List the protocols, variants and adaptations that are available.
+
+    Protocol files on the search path that cannot be read or loaded are listed too, as
+    problems (`PROBLEM FILE:LINE: ...`; with --json, "problems"). Exit status: 0, or 1 when
+    some file on the search path could not be used (the rest is still listed).
+    """
     registry = registry_for(protocols_dirs)
+    problems = registry.search_path_problems()
     items = []
     for pid in registry.protocol_ids():
         item = registry.find(pid)
@@ -36,15 +41,18 @@ def protocols(as_json: bool, protocols_dirs: tuple[str, ...]) -> None:
         for aid, (a, plugin) in sorted(registry.adaptations.items())
     ]
     if as_json:
-        click.echo(json.dumps({"protocols": items, "adaptations": adaptations}, indent=2))
-        return
+        emit_json({"protocols": items, "adaptations": adaptations, "problems": problems})
+        raise SystemExit(1 if problems else 0)
     for it in items:
         extra = f" (variant of {it['extends']})" if it["kind"] == "variant" else ""
-        click.echo(f"{it['id']} {it['version']}: {it['title']}{extra}")
+        echo(f"{it['id']} {it['version']}: {it['title']}{extra}")
     if adaptations:
-        click.echo("adaptations:")
+        echo("adaptations:")
         for a in adaptations:
-            click.echo(f"  {a['id']}: {a['title']} (plugin {a['plugin']})")
+            echo(f"  {a['id']}: {a['title']} (plugin {a['plugin']})")
+    for problem in problems:
+        echo(f"PROBLEM {problem}")
+    raise SystemExit(1 if problems else 0)
 
 
 @click.command()
@@ -55,24 +63,31 @@ def protocols(as_json: bool, protocols_dirs: tuple[str, ...]) -> None:
     show_default=True,
     help="text, JSON, or a diagram: Mermaid, Graphviz DOT, or SVG (drawn without graphviz).",
 )
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the resolved protocol as JSON (the same as --format json).")
 @protocols_dir_option
 def show(
-    protocol: str, adaptations: tuple[str, ...], fmt: str, protocols_dirs: tuple[str, ...]
+    protocol: str, adaptations: tuple[str, ...], fmt: str, as_json: bool,
+    protocols_dirs: tuple[str, ...],
 ) -> None:
     """Show a resolved protocol: its states, events, requirements, or a diagram."""
+    if as_json:
+        if fmt not in ("text", "json"):
+            raise click.UsageError(f"--json and --format {fmt} ask for two different outputs")
+        fmt = "json"
     registry = registry_for(protocols_dirs)
     resolved = registry.resolve(protocol, adaptations)
     registry.compile_resolved(resolved)  # a protocol that does not compile is an error here too
     if fmt == "json":
-        click.echo(json.dumps(diagram.to_json(resolved, registry), indent=2))
+        echo(json_text(diagram.to_json(resolved, registry)))
     elif fmt == "mermaid":
-        click.echo(diagram.to_mermaid(resolved, registry), nl=False)
+        echo(diagram.to_mermaid(resolved, registry), nl=False)
     elif fmt == "dot":
-        click.echo(diagram.to_dot(resolved, registry), nl=False)
+        echo(diagram.to_dot(resolved, registry), nl=False)
     elif fmt == "svg":
-        click.echo(svg.to_svg(resolved, registry), nl=False)
+        echo(svg.to_svg(resolved, registry), nl=False)
     else:
-        click.echo(diagram.to_text(resolved, registry))
+        echo(diagram.to_text(resolved, registry))
 
 
 @click.command()
@@ -83,4 +98,4 @@ def show(
 )
 def schema(kind: str, with_plugins: bool) -> None:
     """Print the JSON Schema of a file format (protocol, variant, adaptation, event, course-file)."""
-    click.echo(schemas.schema_text(kind, default_registry() if with_plugins else None), nl=False)
+    echo(schemas.schema_text(kind, default_registry() if with_plugins else None), nl=False)

@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from iptflow.cli.options import json_option, progress_option, protocols_dir_option, registry_for
-from iptflow.cli.output import echo, emit_json, error, show_progress
-from iptflow.cli.output import progress as progress_bar
+from iptflow.cli.output import echo, emit_json, error, progress, show_progress
 from iptflow.engine.registry import Registry
 from iptflow.engine.replay import ReplayResult, course_files, replay_file
 from iptflow.errors import CourseFileError
@@ -63,7 +62,7 @@ def render_timeline(result: ReplayResult) -> str:
 @protocols_dir_option
 @progress_option
 def replay(paths: tuple[str, ...], as_json: bool, protocols_dirs: tuple[str, ...],
-           progress: bool | None) -> None:
+           progress_choice: bool | None) -> None:
     """Replay course files (directories: every *.jsonl below, by relative path).
 
     With more than one file, ends with a summary: files passed, failed and unusable, events
@@ -78,8 +77,8 @@ def replay(paths: tuple[str, ...], as_json: bool, protocols_dirs: tuple[str, ...
         error("no course files found in " + ", ".join(paths))
         raise SystemExit(2)
     summary = ReplaySummary()
-    show = show_progress(progress, stdout_too=True) and len(files) > 1
-    with progress_bar(len(files), "replaying", show) as bar:
+    show = show_progress(progress_choice, stdout_too=True) and len(files) > 1
+    with progress(len(files), "replaying", show) as bar:
         for path in files:
             _replay_one(path, registry, as_json, summary)
             bar.update(1)

@@ -210,6 +210,13 @@ class Registry:
                 target[item.id] = (item, str(path))  # type: ignore[assignment]
                 self.sources[("protocol", item.id)] = str(path)
 
+    def search_path_problems(self) -> list[str]:
+        """What the protocol search path (``protocol_dirs``, ``IPTFLOW_PROTOCOLS_PATH``) could not
+        use, one line each: a directory that is not one, a file that does not load (``FILE:LINE:
+        ...``, as ``iptflow check`` says it). Such files are left out of ``protocol_ids()``."""
+        self._scan_dirs()
+        return list(self._dir_errors)
+
     # -- resolving -------------------------------------------------------------------------------
     def protocol_ids(self) -> list[str]:
         self._scan_dirs()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -79,8 +80,9 @@ def _course_facts(course_events: list[dict[str, Any]], compiled: CompiledProtoco
     }
 
 
-def build_report(store: Store) -> dict[str, Any]:
-    """The report of every course in a store (``iptflow.store.Store``)."""
+def build_report(store: Store, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """The report of every course in a store (``iptflow.store.Store``); ``progress(1)`` is
+    called after each course (for a progress bar over ``len(store.list())`` courses)."""
     rows = store.list()
     compiled_by_fp: dict[str, CompiledProtocol] = {}
     states: Counter[str] = Counter()
@@ -105,6 +107,8 @@ def build_report(store: Store) -> dict[str, Any]:
         outcomes["+".join([row.protocol_id, *row.adaptations])][facts["status"]] += 1
         for phase, pct in facts["trajectory"].items():
             trajectories[facts["status"]][phase].append(pct)
+        if progress is not None:
+            progress(1)
     n = len(rows)
     return {
         "data": {
