@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from iptflow.cli.options import DEFAULT_DB, db_option, json_option, progress_option
+from iptflow.cli.options import DEFAULT_DB, db_option, db_timeout, json_option, progress_option
 from iptflow.cli.output import check_writable, echo, emit_json, error, show_progress, write_output
 from iptflow.cli.output import progress as _progress
 from iptflow.engine.course import Course
@@ -26,9 +26,11 @@ from iptflow.store.errors import CourseExists, ImportRefused, StoreError
 __all__ = ["DEFAULT_DB", "course", "db_option", "describe", "open_store", "read_event"]
 
 
-def open_store(db_path: str, *, create: bool) -> Store:
-    """Open the store; read-only commands pass ``create=False`` (a missing file is an error)."""
-    return Store.open(db_path, create=create)
+def open_store(db_path: str, *, create: bool = False, readonly: bool = False) -> Store:
+    """Open the store; ``create=False``: a missing file is an error; commands that only read
+    pass ``readonly=True`` (SQLite ``mode=ro``: nothing created or migrated, a file that is not
+    an iptflow store refused)."""
+    return Store.open(db_path, create=create, readonly=readonly, timeout=db_timeout())
 
 
 def read_event(text: str | None, what: str = "event") -> dict[str, Any]:
@@ -125,10 +127,10 @@ def apply(
     _finish(result, course_id, as_json)
 
 
-def describe(store: Store, course_id: str) -> tuple[dict[str, Any], Course]:
+def describe(store: Store, course_id: str, *, verify: bool = False) -> tuple[dict[str, Any], Course]:
     """A course as ``course show --json`` prints it (snapshot, row, what is due next), and the
-    course itself."""
-    live = store.get(course_id)
+    course itself (``verify``: check the stored events' hashes first)."""
+    live = store.get(course_id, verify=verify)
     row = store.row(course_id)
     due = {name: [n for n, _ in live.unmet_requirements(name)] for name in live.allowed_events()}
     return {
@@ -147,10 +149,12 @@ def describe(store: Store, course_id: str) -> tuple[dict[str, Any], Course]:
 @click.argument("course_id")
 @db_option
 @json_option
-def show(course_id: str, db_path: str, as_json: bool) -> None:
+@click.option("--verify", "verify_hashes", is_flag=True,
+              help="Check every stored event against its hash first (a mismatch: exit 2).")
+def show(course_id: str, db_path: str, as_json: bool, verify_hashes: bool) -> None:
     """Show a stored course (replayed from its log): state, outcome, deviations, what is due."""
-    with open_store(db_path, create=False) as store:
-        data, live = describe(store, course_id)
+    with open_store(db_path, readonly=True) as store:
+        data, live = describe(store, course_id, verify=verify_hashes)
     if as_json:
         emit_json(data)
         return
@@ -190,7 +194,7 @@ def list_(
     state: str | None, protocol: str | None, adaptation: str | None, db_path: str, as_json: bool
 ) -> None:
     """List stored courses (from their stored rows), sorted by id."""
-    with open_store(db_path, create=False) as store:
+    with open_store(db_path, readonly=True) as store:
         rows = store.list(state=state, protocol=protocol, adaptation=adaptation)
     if as_json:
         for r in rows:
@@ -213,10 +217,12 @@ def list_(
 @click.argument("course_id")
 @db_option
 @json_option
-def log(course_id: str, db_path: str, as_json: bool) -> None:
+@click.option("--verify", "verify_hashes", is_flag=True,
+              help="Check every stored event against its hash first (a mismatch: exit 2).")
+def log(course_id: str, db_path: str, as_json: bool, verify_hashes: bool) -> None:
     """Show a course's stored events with their hash chain."""
-    with open_store(db_path, create=False) as store:
-        events = store.history(course_id)
+    with open_store(db_path, readonly=True) as store:
+        events = store.history(course_id, verify=verify_hashes)
     if as_json:
         for e in events:
             emit_json(e.to_dict())
@@ -232,7 +238,11 @@ def log(course_id: str, db_path: str, as_json: bool) -> None:
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Write to this file.")
 @db_option
 @json_option
-def export(course_id: str, out_path: str | None, db_path: str, as_json: bool) -> None:
+@click.option("--verify", "verify_hashes", is_flag=True,
+              help="Check every stored event against its hash first (a mismatch: exit 2).")
+def export(
+    course_id: str, out_path: str | None, db_path: str, as_json: bool, verify_hashes: bool
+) -> None:
     """Export a course as a course file (JSON Lines, SPEC section 6) to stdout or --out.
 
     The course file is the output: with --json (which needs --out) stdout gets one object
@@ -242,8 +252,8 @@ def export(course_id: str, out_path: str | None, db_path: str, as_json: bool) ->
         raise click.UsageError("--json needs --out (without --out the course file itself is printed)")
     if out_path is not None:
         check_writable(out_path)
-    with open_store(db_path, create=False) as store:
-        text = store.export_course_file(course_id)
+    with open_store(db_path, readonly=True) as store:
+        text = store.export_course_file(course_id, verify=verify_hashes)
     if out_path is None:
         echo(text, nl=False)
         return

@@ -22,7 +22,7 @@ def export() -> None:
               help="Write the bundle here (default: stdout).")
 def fhir(db_path: str, course_id: str, out: str | None) -> None:
     """Export COURSE_ID as a FHIR R4 Bundle (JSON); see docs/fhir.md."""
-    with open_store(db_path, create=False) as store:
+    with open_store(db_path, readonly=True) as store:
         course = store.get(course_id)
     text = bundle_json(course) + "\n"
     if out is None:

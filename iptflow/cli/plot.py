@@ -15,7 +15,7 @@ from iptflow.research.plot import write_plot  # raises MissingExtra (exit 2) wit
               help="The picture to write: FILE.svg or FILE.png.")
 def plot(course_id: str, db_path: str, out: str) -> None:
     """Draw COURSE_ID's scores over time with phases, sessions, reviews and deviations."""
-    with open_store(db_path, create=False) as store:
+    with open_store(db_path, readonly=True) as store:
         course = store.get(course_id)
     write_plot(course, out)
     click.echo(f"wrote {out}", err=True)

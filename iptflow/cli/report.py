@@ -26,7 +26,7 @@ def report(db_path: str, as_json: bool, html_path: str | None) -> None:
 
     Simulated (synthetic) courses are labelled as such in every output.
     """
-    with Store.open(db_path, create=False) as store:
+    with Store.open(db_path, readonly=True) as store:
         data = build_report(store)
         timeline = _example_timeline(store) if html_path else None
     if html_path:

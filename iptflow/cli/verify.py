@@ -8,6 +8,8 @@ import click
 
 from iptflow.cli.course import db_option, open_store
 from iptflow.cli.options import json_option
+from iptflow.store.errors import DamagedStore
+from iptflow.store.rows import Problem, VerifyReport
 
 
 @click.command()
@@ -16,11 +18,14 @@ from iptflow.cli.options import json_option
 def verify(db_path: str, as_json: bool) -> None:
     """Check every stored course: hash chain, replay on its stored protocol, derived row.
 
-    Names the first broken event of each course. Exit status: 0 all good, 1 problems found,
-    2 the database cannot be opened.
+    Names the first broken event of each course; a damaged file is a problem too. Exit
+    status: 0 all good, 1 problems found, 2 the database cannot be opened.
     """
-    with open_store(db_path, create=False) as store:
-        report = store.verify()
+    try:
+        with open_store(db_path, readonly=True) as store:
+            report = store.verify()
+    except DamagedStore as exc:  # too damaged to open: still a finding, not an error
+        report = VerifyReport(problems=[Problem("damaged", exc.message)])
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
