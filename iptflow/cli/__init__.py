@@ -66,6 +66,20 @@ COMMANDS: tuple[click.Command, ...] = (
 )
 """Every command and group of ``iptflow`` (``iptflow --help`` lists them by name)."""
 
+NOT_REPORTING: dict[str, str] = {
+    "schema": "its output is a JSON Schema document (the file in docs/schemas/), already JSON; "
+    "it reports nothing about a run",
+}
+"""Commands without ``--json``, each with the reason (docs/cli.md; tests/test_cli_json.py checks
+that every other command takes ``--json``)."""
+
+STREAMS: frozenset[str] = frozenset(
+    {"check", "replay", "course import", "course list", "course log"}
+)
+"""Commands whose ``--json`` output is JSON Lines (one object per file, course or event; replay
+adds a summary object last when it was given several files); every other command prints one
+JSON object."""
+
 for _command in COMMANDS:
     cli.add_command(_command)
 course.course.add_command(plot.plot)

@@ -14,8 +14,7 @@ from typing import Any
 import click
 
 from iptflow.cli.options import DEFAULT_DB, db_option, db_timeout, json_option, progress_option
-from iptflow.cli.output import check_writable, echo, emit_json, error, show_progress, write_output
-from iptflow.cli.output import progress as _progress
+from iptflow.cli.output import check_writable, echo, emit_json, error, progress, show_progress, write_output
 from iptflow.engine.course import Course
 from iptflow.engine.jsonio import strict_loads
 from iptflow.engine.results import Result
@@ -278,7 +277,7 @@ def export(
 @progress_option
 def import_(
     files: tuple[str, ...], synthetic: bool, skip_rejected: bool, db_path: str, as_json: bool,
-    progress: bool | None,
+    progress_choice: bool | None,
 ) -> None:
     """Import course files into the store, each in its own transaction.
 
@@ -287,8 +286,8 @@ def import_(
     Lines). Exit status: 0 all imported, 1 some refused, 2 a file unusable.
     """
     status = 0
-    show = show_progress(progress, stdout_too=True) and len(files) > 1
-    with open_store(db_path, create=True) as store, _progress(len(files), "importing", show) as bar:
+    show = show_progress(progress_choice, stdout_too=True) and len(files) > 1
+    with open_store(db_path, create=True) as store, progress(len(files), "importing", show) as bar:
         for path in files:
             status = max(status, _import_one(store, path, synthetic, skip_rejected, as_json))
             bar.update(1)

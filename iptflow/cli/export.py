@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 
 import click
 
 from iptflow.cli.course import db_option, open_store
+from iptflow.cli.options import json_option
+from iptflow.cli.output import check_writable, echo, emit_json, write_output
 from iptflow.interop.fhir import bundle_json  # raises MissingExtra (exit 2) without iptflow[fhir]
 
 
@@ -20,13 +22,25 @@ def export() -> None:
 @click.argument("course_id")
 @click.option("--out", "out", type=click.Path(dir_okay=False),
               help="Write the bundle here (default: stdout).")
-def fhir(db_path: str, course_id: str, out: str | None) -> None:
-    """Export COURSE_ID as a FHIR R4 Bundle (JSON); see docs/fhir.md."""
+@json_option
+def fhir(db_path: str, course_id: str, out: str | None, as_json: bool) -> None:
+    """Export COURSE_ID as a FHIR R4 Bundle (JSON); see docs/fhir.md.
+
+    The bundle is the output: with --json (which needs --out) stdout gets one object about
+    the run instead: course_id, file, entries (the bundle's resources).
+    """
+    if as_json and out is None:
+        raise click.UsageError("--json needs --out (without --out the bundle itself is printed)")
+    if out is not None:
+        check_writable(out)  # before any work: a path that cannot be written costs nothing
     with open_store(db_path, readonly=True) as store:
         course = store.get(course_id)
     text = bundle_json(course) + "\n"
     if out is None:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
         return
-    Path(out).write_text(text, encoding="utf-8")
-    click.echo(f"wrote {out}", err=True)
+    write_output(out, text)
+    if as_json:
+        emit_json({"course_id": course_id, "file": out, "entries": len(json.loads(text).get("entry", []))})
+        return
+    echo(f"wrote {out}", err=True)

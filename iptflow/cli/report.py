@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
-from iptflow.cli.options import json_option
+from iptflow.cli.options import db_option, json_option, progress_option
+from iptflow.cli.output import check_writable, echo, emit_json, progress, show_progress, write_output
 from iptflow.errors import MissingExtra
 from iptflow.research.html import render_html
 from iptflow.research.plot import course_svg
@@ -16,27 +14,31 @@ from iptflow.store.api import Store
 
 
 @click.command()
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
-              help="The store to report on.")
+@db_option(help="The store to report on.")
 @json_option
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
               help="Also write a self-contained HTML page with charts to this file.")
-def report(db_path: str, as_json: bool, html_path: str | None) -> None:
+@progress_option
+def report(db_path: str, as_json: bool, html_path: str | None, progress_choice: bool | None) -> None:
     """Courses by state, sessions, time in phase, deviations and outcomes of every course in DB.
 
     Simulated (synthetic) courses are labelled as such in every output.
     """
+    if html_path:
+        check_writable(html_path)  # before the work: a typo in a directory costs nothing
     with Store.open(db_path, readonly=True) as store:
-        data = build_report(store)
+        show = show_progress(progress_choice)
+        with progress(len(store.list()) if show else 0, "reporting", show) as bar:
+            data = build_report(store, progress=bar.update)
         timeline = _example_timeline(store) if html_path else None
     if html_path:
-        Path(html_path).write_text(render_html(data, timeline), encoding="utf-8")
+        write_output(html_path, render_html(data, timeline))
     if as_json:
-        click.echo(json.dumps(data, sort_keys=True))
+        emit_json(data, sort_keys=True)
     else:
-        click.echo(render_text(data))
+        echo(render_text(data))
         if html_path:
-            click.echo(f"wrote {html_path}")
+            echo(f"wrote {html_path}")
 
 
 def _example_timeline(store: Store) -> str | None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from iptflow.cli.course import db_option, open_store
 from iptflow.cli.options import json_option
+from iptflow.cli.output import echo, emit_json
 from iptflow.store.errors import DamagedStore
 from iptflow.store.rows import Problem, VerifyReport
 
@@ -27,11 +26,11 @@ def verify(db_path: str, as_json: bool) -> None:
     except DamagedStore as exc:  # too damaged to open: still a finding, not an error
         report = VerifyReport(problems=[Problem("damaged", exc.message)])
     if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        emit_json(report.to_dict())
     else:
         for problem in report.problems:
-            click.echo(f"BROKEN {problem}")
-        click.echo(
+            echo(f"BROKEN {problem}")
+        echo(
             f"{'ok' if report.ok else 'FAILED'}: {report.courses} courses, {report.events} events, "
             f"{report.protocols} protocols checked in {db_path}"
             + (f"; {len(report.problems)} problem(s)" if report.problems else "")
