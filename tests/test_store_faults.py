@@ -16,6 +16,7 @@ import random
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -250,14 +251,28 @@ def test_a_store_opened_read_only_refuses_every_write(tmp_path: Path):
     assert db_content(db) == before
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through chmod 444; the read-only "
-                    "mount tests cover root")
-def test_a_read_only_file_is_store_read_only(tmp_path: Path):
-    db = make_store(tmp_path / "chmod.db", "d-1")
-    db.chmod(0o444)
-    one_line_error(run("course", "open", json.dumps(opened("c-x")), "--db", str(db)),
-                   "cannot be written")
-    assert run("verify", "--db", str(db)).exit_code == 0
+def test_a_read_only_file_is_store_read_only():
+    """A store file without write permission, as a user it does not belong to: as root (CI),
+    the CLI runs as ``nobody`` through setpriv, since chmod does not stop root."""
+    directory = Path(tempfile.mkdtemp(prefix="iptflow-chmod-"))
+    try:
+        directory.chmod(0o755)  # nobody may read it but create nothing in it
+        db = make_store(directory / "chmod.db", "d-1")
+        db.chmod(0o444)
+        before = db_content(db)
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        iptflow = [*(as_nobody if os.geteuid() == 0 else []), str(Path(sys.executable).parent / "iptflow")]
+        opened_ = subprocess.run([*iptflow, "course", "open", json.dumps(opened("c-x")), "--db", str(db)],
+                                 capture_output=True, text=True, timeout=120)
+        assert opened_.returncode == 2, opened_.stderr
+        lines = opened_.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("iptflow: error: ") and "cannot be written" in lines[0]
+        verified = subprocess.run([*iptflow, "verify", "--db", str(db)],
+                                  capture_output=True, text=True, timeout=120)
+        assert verified.returncode == 0, verified.stderr
+        assert db_content(db) == before
+    finally:
+        shutil.rmtree(directory)
 
 
 # -- random corruption -----------------------------------------------------------------------------
