@@ -27,6 +27,7 @@ from iptflow.errors import (
     ProtocolFileError,
     UnknownAdaptation,
     UnknownProtocol,
+    UnknownProtocolVersion,
 )
 from iptflow.protocol.models import AdaptationDef, ProtocolDef, ResolvedProtocol
 
@@ -56,6 +57,7 @@ __all__ = [
     "ResolvedProtocol",
     "UnknownAdaptation",
     "UnknownProtocol",
+    "UnknownProtocolVersion",
     "__version__",
     "default_registry",
     "hookimpl",

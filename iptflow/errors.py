@@ -38,6 +38,12 @@ class UnknownProtocol(ProtocolError):
     code = "unknown_protocol"
 
 
+class UnknownProtocolVersion(UnknownProtocol):
+    """``id@version`` names a version of a known protocol that is not installed."""
+
+    code = "unknown_protocol_version"
+
+
 class UnknownAdaptation(ProtocolError):
     code = "unknown_adaptation"
 

@@ -1,6 +1,6 @@
 """IPT-A, interpersonal psychotherapy for depressed adolescents (SPEC.md §4 "adolescent").
 
-The rules are data in ``adolescent.toml``; this module registers that data and the two
+The rules are data in ``adolescent-VERSION.toml``; this module registers that data and the two
 events the adaptation adds. It uses only guards of iptflow's core.
 """
 
@@ -13,7 +13,8 @@ from typing import Literal
 import iptflow
 from iptflow.engine.events import Event, EventType
 
-DATA = Path(__file__).with_name("adolescent.toml")
+# one file per version; each says which versions of the base protocol it applies to
+DATA = [Path(__file__).with_name(f"adolescent-{v}.toml") for v in ("1.0.0", "2.0.0")]
 
 
 class GuardianConsentRecorded(Event):
@@ -30,7 +31,8 @@ class ParentSessionHeld(Event):
 
 @iptflow.hookimpl
 def register_adaptations(register: Callable[[iptflow.AdaptationDef], None]) -> None:
-    register(iptflow.load_adaptation(DATA))
+    for path in DATA:
+        register(iptflow.load_adaptation(path))
 
 
 @iptflow.hookimpl

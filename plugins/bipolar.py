@@ -1,23 +1,24 @@
 """IPSRT, interpersonal and social rhythm therapy for bipolar disorder (SPEC.md §4 "bipolar").
 
-The rules are data in ``bipolar.toml`` (the preventive state, the mania review opened by a
-YMRS score of 12 or more, the SRM requirement); this module registers that data and the two
-events the adaptation adds.
+The rules are data in ``bipolar-VERSION.toml`` (the preventive state, the mania review opened by a
+YMRS score of 12 or more or, in 2.0.0, by mania_flagged; the SRM requirement); this module
+registers that data and the events the adaptation adds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import StrictStr
+from pydantic import Field, StrictStr
 
 import iptflow
 from iptflow.engine.course import Course
 from iptflow.engine.events import Event, EventType
 
-DATA = Path(__file__).with_name("bipolar.toml")
+# one file per version; each says which versions of the base protocol it applies to
+DATA = [Path(__file__).with_name(f"bipolar-{v}.toml") for v in ("1.0.0", "2.0.0")]
 
 
 class PharmacotherapyConfirmed(Event):
@@ -34,6 +35,14 @@ class ManiaAssessed(Event):
     notes: StrictStr | None = None
 
 
+class ManiaFlagged(Event):
+    """A clinician raises a mania concern without a YMRS score (bipolar 2.0.0): opens the
+    mania review."""
+
+    type: Literal["mania_flagged"]
+    reason: Annotated[StrictStr, Field(min_length=1)]
+
+
 class PreventivePhaseStarted(Event):
     """middle -> preventive: less frequent sessions outside the acute contract."""
 
@@ -46,7 +55,8 @@ def record_medication(course: Course, event: PharmacotherapyConfirmed) -> None:
 
 @iptflow.hookimpl
 def register_adaptations(register: Callable[[iptflow.AdaptationDef], None]) -> None:
-    register(iptflow.load_adaptation(DATA))
+    for path in DATA:
+        register(iptflow.load_adaptation(path))
 
 
 @iptflow.hookimpl
@@ -54,5 +64,6 @@ def register_events(register: Callable[[EventType], None]) -> None:
     register(EventType("pharmacotherapy_confirmed", PharmacotherapyConfirmed,
                        effect=record_medication, description="medication management confirmed"))
     register(EventType("mania_assessed", ManiaAssessed, description="closes the mania review"))
+    register(EventType("mania_flagged", ManiaFlagged, description="opens the mania review"))
     register(EventType("preventive_phase_started", PreventivePhaseStarted,
                        description="middle -> preventive"))

@@ -1,6 +1,6 @@
 """IPT for bulimia nervosa and binge-eating disorder (SPEC.md §4 "bulimia").
 
-The rules are data in ``bulimia.toml``: medical clearance before treatment, the eating
+The rules are data in ``bulimia-VERSION.toml``: medical clearance before treatment, the eating
 disorder instruments, and the group format (``treatment_started`` routed to ``pre_group``
 when ``course_opened.format`` is ``group``). This module registers that data and the three
 events the adaptation adds.
@@ -15,7 +15,8 @@ from typing import Literal
 import iptflow
 from iptflow.engine.events import Event, EventType
 
-DATA = Path(__file__).with_name("bulimia.toml")
+# one file per version; each says which versions of the base protocol it applies to
+DATA = [Path(__file__).with_name(f"bulimia-{v}.toml") for v in ("1.0.0", "2.0.0")]
 
 
 class MedicalClearanceRecorded(Event):
@@ -38,7 +39,8 @@ class GroupStarted(Event):
 
 @iptflow.hookimpl
 def register_adaptations(register: Callable[[iptflow.AdaptationDef], None]) -> None:
-    register(iptflow.load_adaptation(DATA))
+    for path in DATA:
+        register(iptflow.load_adaptation(path))
 
 
 @iptflow.hookimpl

@@ -14,7 +14,7 @@ from iptflow import Course
 from iptflow.engine.results import Accepted, Rejection
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
-PROTOCOL = "ipt-depression"
+PROTOCOL = "ipt-depression@1.0.0"  # the rules these tests describe are 1.0.0 rules
 
 
 def iso(moment: datetime) -> str:

@@ -23,7 +23,7 @@ def iso(moment: datetime) -> str:
 
 def opened(course_id: str = "c-001", **fields: Any) -> dict[str, Any]:
     return {"type": "course_opened", "at": iso(T0), "course_id": course_id,
-            "protocol": "ipt-depression", **fields}
+            "protocol": "ipt-depression@1.0.0", **fields}
 
 
 def measure_for_seq(seq: int, score: int = 10, actor: str | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ AT = "2025-01-06T09:00:00Z"
 
 
 def opened(**extra: Any) -> dict[str, Any]:
-    return {"type": "course_opened", "at": AT, "course_id": "a-1", "protocol": "ipt-depression",
+    return {"type": "course_opened", "at": AT, "course_id": "a-1", "protocol": "ipt-depression@1.0.0",
             "adaptations": ["adolescent"], **extra}
 
 
@@ -39,14 +39,14 @@ def test_other_or_missing_ages_are_guard_failed(patient: dict[str, Any] | None) 
 
 
 def test_resolved_settings() -> None:
-    p = default_registry().resolve("ipt-depression", ["adolescent"])
+    p = default_registry().resolve("ipt-depression@1.0.0", ["adolescent"])
     assert (p.session_range.min, p.session_range.max, p.review_session) == (12, 12, 4)
     assert p.primary_instruments == ["phq9", "hamd17", "phq9a"]
     assert p.indications == ["major_depressive_disorder"]
 
 
 def test_completion_and_maintenance_both_need_a_parent_session_in_termination() -> None:
-    p = default_registry().resolve("ipt-depression", ["adolescent"])
+    p = default_registry().resolve("ipt-depression@1.0.0", ["adolescent"])
     for t in p.transitions:
         if t.source == ["termination"] and t.event in ("course_completed", "maintenance_started"):
             assert "parent_session_in_termination" in t.requires
@@ -57,7 +57,7 @@ def test_completion_and_maintenance_both_need_a_parent_session_in_termination() 
 def test_incompatible_with_bipolar_whatever_the_order() -> None:
     for names in (["adolescent", "bipolar"], ["bipolar", "adolescent"]):
         with pytest.raises(ProtocolConflict, match="adolescent and bipolar cannot be combined"):
-            default_registry().resolve("ipt-depression", names)
+            default_registry().resolve("ipt-depression@1.0.0", names)
 
 
 def test_phq9a_item_9_opens_the_risk_review() -> None:

@@ -16,7 +16,7 @@ AT = "2025-01-06T09:00:00Z"
 
 def course() -> Course:
     return Course.open({"type": "course_opened", "at": AT, "course_id": "b-1",
-                        "protocol": "ipt-depression", "adaptations": ["bipolar"]})
+                        "protocol": "ipt-depression@1.0.0", "adaptations": ["bipolar"]})
 
 
 def measure(instrument: str, score: Any, items: list[int] | None = None) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def test_course_file(path: Path) -> None:
 
 
 def test_resolved_settings() -> None:
-    p = default_registry().resolve("ipt-depression", ["bipolar"])
+    p = default_registry().resolve("ipt-depression@1.0.0", ["bipolar"])
     assert p.indications == ["bipolar_i", "bipolar_ii"]
     assert (p.session_range.min, p.session_range.max) == (12, 20)
     assert "grief_for_lost_healthy_self" in p.problem_areas
@@ -42,7 +42,7 @@ def test_resolved_settings() -> None:
 
 
 def test_preventive_rules_mirror_termination_and_its_sessions_are_uncapped() -> None:
-    compiled = default_registry().compile("ipt-depression", ["bipolar"])
+    compiled = default_registry().compile("ipt-depression@1.0.0", ["bipolar"])
 
     def requires(state: str, event: str) -> list[str]:
         (route,) = compiled.allowed[state][event]

@@ -16,7 +16,7 @@ AT = "2025-01-06T09:00:00Z"
 
 def ready(fmt: str, adaptations: list[str]) -> Course:
     c = Course.open({"type": "course_opened", "at": AT, "course_id": "e-1", "format": fmt,
-                     "protocol": "ipt-depression", "adaptations": adaptations})
+                     "protocol": "ipt-depression@1.0.0", "adaptations": adaptations})
     for event in (
         {"type": "measure_recorded", "instrument": "phq9", "score": 14},
         {"type": "diagnosis_confirmed", "diagnosis": "binge_eating_disorder"},
@@ -33,7 +33,7 @@ def test_course_file(path: Path) -> None:
 
 
 def test_resolved_settings() -> None:
-    p = default_registry().resolve("ipt-depression", ["bulimia"])
+    p = default_registry().resolve("ipt-depression@1.0.0", ["bulimia"])
     assert p.indications == ["bulimia_nervosa", "binge_eating_disorder"]
     assert (p.session_range.min, p.session_range.max) == (15, 20)
     assert p.formats == ["individual", "group"]
@@ -47,7 +47,7 @@ def test_treatment_started_is_routed_by_format(fmt: str, dest: str) -> None:
 
 
 def test_group_route_is_tried_first_and_carries_every_requirement() -> None:
-    compiled = default_registry().compile("ipt-depression", ["bulimia"])
+    compiled = default_registry().compile("ipt-depression@1.0.0", ["bulimia"])
     group, plain = compiled.allowed["assessment"]["treatment_started"]
     assert (group.when, group.dest, plain.when, plain.dest) == (
         (("format", "group"),), "pre_group", (), "initial")

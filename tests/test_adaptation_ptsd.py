@@ -21,7 +21,7 @@ def test_course_file(path: Path) -> None:
 
 
 def test_resolved_settings() -> None:
-    p = default_registry().resolve("ipt-depression", ["ptsd"])
+    p = default_registry().resolve("ipt-depression@1.0.0", ["ptsd"])
     assert p.indications == ["ptsd"]
     assert (p.session_range.min, p.session_range.max) == (14, 14)
     assert p.primary_instruments == ["phq9", "hamd17", "pcl5", "caps5"]
@@ -39,7 +39,7 @@ def test_resolved_settings() -> None:
     ],
 )
 def test_pcl5_outcome(baseline: int, latest: int, status: str) -> None:
-    pcl5 = default_registry().resolve("ipt-depression", ["ptsd"]).instruments["pcl5"]
+    pcl5 = default_registry().resolve("ipt-depression@1.0.0", ["ptsd"]).instruments["pcl5"]
     assert outcome_status(pcl5, baseline, latest) == status
 
 
@@ -48,12 +48,12 @@ def test_pcl5_outcome(baseline: int, latest: int, status: str) -> None:
     [(50, 35, "non_response"), (50, 34, "response"), (10, 6, "response"), (0, 0, "non_response")],
 )
 def test_caps5_outcome(baseline: int, latest: int, status: str) -> None:
-    caps5 = default_registry().resolve("ipt-depression", ["ptsd"]).instruments["caps5"]
+    caps5 = default_registry().resolve("ipt-depression@1.0.0", ["ptsd"]).instruments["caps5"]
     assert outcome_status(caps5, baseline, latest) == status
 
 
 def test_exposure_is_refused_in_every_session_state_even_with_other_adaptations() -> None:
-    compiled = default_registry().compile("ipt-depression", ["bipolar", "ptsd"])
+    compiled = default_registry().compile("ipt-depression@1.0.0", ["bipolar", "ptsd"])
     states = [s for s, events in compiled.allowed.items() if "session_held" in events]
     assert sorted(states) == ["initial", "maintenance", "middle", "preventive", "termination"]
     for state in states:
@@ -63,7 +63,7 @@ def test_exposure_is_refused_in_every_session_state_even_with_other_adaptations(
 
 def test_exposure_session_is_guard_failed_and_changes_nothing() -> None:
     c = Course.open({"type": "course_opened", "at": AT, "course_id": "p-1",
-                     "protocol": "ipt-depression", "adaptations": ["ptsd"]})
+                     "protocol": "ipt-depression@1.0.0", "adaptations": ["ptsd"]})
     for event in ({"type": "measure_recorded", "instrument": "pcl5", "score": 50},
                   {"type": "diagnosis_confirmed", "diagnosis": "ptsd"},
                   {"type": "treatment_started"}):

@@ -22,9 +22,9 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 @pytest.mark.parametrize(
     "path, kind",
-    [("protocols/ipt-depression.toml", "protocol"), ("plugins/adolescent.toml", "adaptation"),
-     ("plugins/bipolar.toml", "adaptation"), ("plugins/bulimia.toml", "adaptation"),
-     ("plugins/ptsd.toml", "adaptation"), ("examples/variants/ipt-brief.toml", "variant")],
+    [("protocols/ipt-depression/1.0.0.toml", "protocol"), ("plugins/adolescent-1.0.0.toml", "adaptation"),
+     ("plugins/bipolar-1.0.0.toml", "adaptation"), ("plugins/bulimia-1.0.0.toml", "adaptation"),
+     ("plugins/ptsd-1.0.0.toml", "adaptation"), ("examples/variants/ipt-brief.toml", "variant")],
 )
 def test_shipped_files_are_valid(path: str, kind: str) -> None:
     result = check_file(ROOT / path)
@@ -34,7 +34,8 @@ def test_shipped_files_are_valid(path: str, kind: str) -> None:
 
 def test_detect_kind() -> None:
     assert detect_kind({"extends": "x"}) == "variant"
-    assert detect_kind({"version": "1", "id": "p"}) == "protocol"
+    assert detect_kind({"version": "1", "id": "p", "initial_state": "a"}) == "protocol"
+    assert detect_kind({"version": "1", "id": "a", "base_versions": ["1.0.0"]}) == "adaptation"
     assert detect_kind({"id": "a", "title": "A"}) == "adaptation"
 
 
@@ -136,7 +137,7 @@ def test_variant_settings_resolve_a_session_range_conflict_on_purpose(tmp_path: 
 
 
 def test_protocol_with_unknown_states_and_checks(tmp_path: Path) -> None:
-    text = (ROOT / "protocols/ipt-depression.toml").read_text()
+    text = (ROOT / "protocols/ipt-depression/1.0.0.toml").read_text()
     text = text.replace('initial_state = "assessment"', 'initial_state = "asessment"')
     text = text.replace('check = "session_gap"', 'check = "session_gaps"')
     result = check_file(write(tmp_path, "p.toml", text.replace('id = "ipt-depression"', 'id = "p"')))
@@ -150,12 +151,12 @@ def test_cli_exit_status_and_one_line_per_problem(tmp_path: Path) -> None:
     runner = CliRunner()
     ok = runner.invoke(cli, ["check", str(ROOT / "examples/variants/ipt-brief.toml")])
     assert ok.exit_code == 0 and "ok (variant ipt-brief" in ok.output
-    result = runner.invoke(cli, ["check", str(bad), str(ROOT / "plugins/ptsd.toml")])
+    result = runner.invoke(cli, ["check", str(bad), str(ROOT / "plugins/ptsd-1.0.0.toml")])
     assert result.exit_code == 2
     lines = result.output.splitlines()
     assert lines[0].startswith(f"{bad}:4: extends: unknown protocol 'nope'")
     assert lines[1].startswith(f"{bad}:5: adaptations[0]: unknown adaptation 'zzz'")
-    assert "plugins/ptsd.toml: ok (adaptation ptsd" in lines[2]
+    assert "plugins/ptsd-1.0.0.toml: ok (adaptation ptsd" in lines[2]
     assert "Traceback" not in result.output
 
 
@@ -168,7 +169,7 @@ def test_cli_json_and_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_protocols_dir_lets_a_variant_extend_a_protocol_on_the_path(tmp_path: Path) -> None:
-    base = (ROOT / "protocols/ipt-depression.toml").read_text().replace(
+    base = (ROOT / "protocols/ipt-depression/1.0.0.toml").read_text().replace(
         'id = "ipt-depression"', 'id = "ipt-local"')
     (tmp_path / "protocols").mkdir()
     write(tmp_path / "protocols", "ipt-local.toml", base)

@@ -18,7 +18,7 @@ from spec_support import opened, write_course
 from iptflow.cli import cli
 from iptflow.engine.registry import default_registry
 
-BASE_TOML = Path(__file__).resolve().parents[1] / "protocols" / "ipt-depression.toml"
+BASE_TOML = Path(__file__).resolve().parents[1] / "protocols" / "ipt-depression" / "1.0.0.toml"
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -60,7 +60,10 @@ def test_show_text_names_states_transitions_and_fingerprint():
     assert resolved.fingerprint in out
     assert "sessions: 12-16, review at session 8" in out
     assert ("treatment_started -> initial  requires: diagnosis_indicated, no_psychotic_features, "
-            "baseline_recorded, no_open_review") in out
+            "baseline_recorded, suicide_screen, no_open_review") in out
+    old = run("show", "ipt-depression@1.0.0")[1]
+    assert ("treatment_started -> initial  requires: diagnosis_indicated, no_psychotic_features, "
+            "baseline_recorded, no_open_review") in old
     for state in ("assessment", "initial", "middle", "termination", "maintenance", "completed"):
         assert any(line.startswith(state) for line in out.splitlines())
 
@@ -117,7 +120,7 @@ def test_schema_protocol_is_a_json_schema_the_base_protocol_satisfies():
 def test_demo_runs_a_complete_course_to_remission(tmp_path):
     code, out, _ = run("demo", "--db", str(tmp_path / "demo.db"))
     assert code == 0
-    assert "result: state=completed accepted=30 rejected=0 sessions=12 deviations=0" in out
+    assert "result: state=completed accepted=32 rejected=0 sessions=12 deviations=0" in out
     assert "outcome=remission" in out
     assert "PASS" in out
 

@@ -68,7 +68,7 @@ def bipolar_course() -> Course:
 
 
 def discontinued_course() -> Course:
-    ev = demo_events("drop-1")[:9]  # opened .. 3 sessions in initial
+    ev = demo_events("drop-1")[:10]  # opened .. 3 sessions in initial
     ev += [
         {"type": "session_missed", "at": "2025-01-27T09:00:00Z"},
         {"type": "session_missed", "at": "2025-02-03T09:00:00Z", "actor": "clinician-9"},

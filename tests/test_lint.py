@@ -12,7 +12,7 @@ from iptflow_protocols import __file__ as protocols_init
 from iptflow.engine.registry import Registry
 from iptflow.research.lint import lint_protocol
 
-BASE = Path(protocols_init).with_name("ipt-depression.toml")
+BASE = Path(protocols_init).with_name("ipt-depression") / "1.0.0.toml"
 
 
 def registry_with(tmp_path: Path, name: str, text: str) -> Registry:

@@ -20,7 +20,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def missed_and_risk_course() -> list[dict]:
-    ev = demo_events("plot-2")[:9]
+    ev = demo_events("plot-2")[:10]
     ev += [
         {"type": "risk_flagged", "at": "2025-01-27T10:00:00Z", "reason": "clinician judgement"},
         {"type": "session_missed", "at": "2025-02-03T09:00:00Z"},

@@ -75,7 +75,8 @@ def test_plugins_json_lists_source_hooks_and_registrations() -> None:
     assert bipolar["hooks"] == ["register_adaptations", "register_events"]
     assert bipolar["registers"] == {
         "adaptations": ["bipolar"],
-        "events": ["mania_assessed", "pharmacotherapy_confirmed", "preventive_phase_started"],
+        "events": ["mania_assessed", "mania_flagged", "pharmacotherapy_confirmed",
+                   "preventive_phase_started"],
     }
     core = listing[CORE_PLUGIN]
     assert core["source"] == "core"
@@ -112,7 +113,7 @@ def _plugin(**hooks: object) -> object:
 def test_register_protocols_accepts_models_variants_and_paths(tmp_path: Path) -> None:
     from iptflow.protocol.variants import VariantDef
 
-    base_text = (Path(__file__).parent.parent / "protocols" / "ipt-depression.toml").read_text()
+    base_text = (Path(__file__).parent.parent / "protocols" / "ipt-depression" / "1.0.0.toml").read_text()
     path = tmp_path / "ipt-clinic.toml"
     path.write_text(base_text.replace('id = "ipt-depression"', 'id = "ipt-clinic"'))
     short = VariantDef(id="clinic-short", version="1", title="Short", extends="ipt-clinic",
@@ -138,7 +139,7 @@ def test_register_protocols_rejects_a_duplicate_id() -> None:
 
     copycat = _plugin(register_protocols=register_protocols)
     pm, _ = make_plugin_manager(entry_points_too=False, extra={"copycat": copycat})
-    duplicate = "'ipt-depression' is already registered by iptflow.builtins"
+    duplicate = "'ipt-depression@2.0.0' is already registered by iptflow.builtins"
     with pytest.raises(PluginError, match=duplicate) as info:
         Registry(pm)
     assert (info.value.plugin, info.value.hook) == ("copycat", "register_protocols")
@@ -160,7 +161,7 @@ def test_register_deviation_checks_adds_a_check_protocol_data_can_name() -> None
                      register_adaptations=register_adaptations)
     registry = Registry(make_plugin_manager(entry_points_too=False, extra={"watch": plugin})[0])
     course = Course.open({"type": "course_opened", "at": "2025-01-06T09:00:00Z", "course_id": "w",
-                          "protocol": "ipt-depression", "adaptations": ["watch"]}, registry)
+                          "protocol": "ipt-depression@1.0.0", "adaptations": ["watch"]}, registry)
     result = course.apply({"type": "measure_recorded", "at": "2025-01-06T09:00:00Z",
                            "instrument": "phq9", "score": 22})
     assert [d.code for d in result.deviations] == ["high_first_score"]
@@ -189,7 +190,7 @@ def test_register_events_adds_a_validated_event_model() -> None:
     plugin = _plugin(register_events=register_events, register_adaptations=register_adaptations)
     registry = Registry(make_plugin_manager(entry_points_too=False, extra={"school": plugin})[0])
     course = Course.open({"type": "course_opened", "at": "2025-01-06T09:00:00Z", "course_id": "s",
-                          "protocol": "ipt-depression", "adaptations": ["school"]}, registry)
+                          "protocol": "ipt-depression@1.0.0", "adaptations": ["school"]}, registry)
     bad = course.apply({"type": "school_contacted", "at": "2025-01-06T09:00:00Z", "school": 7})
     assert bad.code == "invalid_event" and "school" in bad.message
     assert course.apply({"type": "school_contacted", "at": "2025-01-06T09:00:00Z",

@@ -25,7 +25,7 @@ def registry_with(name: str, **hooks: Callable[..., Any]) -> Registry:
 
 
 def opened(**extra: Any) -> dict[str, Any]:
-    return {"type": "course_opened", "at": AT, "course_id": "c-1", "protocol": "ipt-depression",
+    return {"type": "course_opened", "at": AT, "course_id": "c-1", "protocol": "ipt-depression@1.0.0",
             **extra}
 
 

@@ -55,7 +55,7 @@ def test_register_guards_adds_the_perinatal_guard(registry: Registry) -> None:
 
 def _course(registry: Registry) -> Course:
     return Course.open({"type": "course_opened", "at": AT, "course_id": "p",
-                        "protocol": "ipt-depression", "adaptations": ["perinatal"]}, registry)
+                        "protocol": "ipt-depression@1.0.0", "adaptations": ["perinatal"]}, registry)
 
 
 @pytest.mark.parametrize("item10, opens", [(0, ()), (1, ("risk",)), (3, ("risk",))])

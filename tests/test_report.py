@@ -29,14 +29,14 @@ def courses() -> tuple[list[list[dict]], list[dict]]:
     ]
     dropped = [
         ev("course_opened", "2025-01-06T09:00:00Z", course_id="b-dropped", protocol="ipt-depression"),
-        ev("measure_recorded", "2025-01-06T09:30:00Z", instrument="phq9", score=15),
+        ev("measure_recorded", "2025-01-06T09:30:00Z", instrument="phq9", score=15, item9=0),
         ev("course_discontinued", "2025-01-07T09:00:00Z", reason="declined treatment"),
     ]
     referred = [
         ev("course_opened", "2025-01-06T09:00:00Z", course_id="c-referred", protocol="ipt-depression",
            adaptations=["adolescent"], patient={"age": 15}),
-        ev("measure_recorded", "2025-01-06T09:30:00Z", instrument="phq9a", score=20),
-        ev("measure_recorded", "2025-01-08T09:30:00Z", instrument="phq9a", score=18),
+        ev("measure_recorded", "2025-01-06T09:30:00Z", instrument="phq9a", score=20, item9=0),
+        ev("measure_recorded", "2025-01-08T09:30:00Z", instrument="phq9a", score=18, item9=0),
         ev("course_referred", "2025-01-09T09:00:00Z", reason="needs inpatient care"),
     ]
     return [completed, missed, dropped], [referred]

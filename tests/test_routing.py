@@ -33,7 +33,7 @@ def _registry() -> Registry:
 
 def _open(registry: Registry, fmt: str) -> Course:
     return Course.open({"type": "course_opened", "at": AT, "course_id": f"c-{fmt}",
-                        "protocol": "ipt-depression", "adaptations": ["early-sick-role"],
+                        "protocol": "ipt-depression@1.0.0", "adaptations": ["early-sick-role"],
                         "format": fmt}, registry)
 
 

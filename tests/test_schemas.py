@@ -16,7 +16,7 @@ from iptflow.cli import cli
 from iptflow.interop.schemas import KINDS, schema_for, schema_text
 
 ROOT = Path(__file__).resolve().parent.parent
-PROTOCOLS = sorted((ROOT / "protocols").glob("*.toml"))
+PROTOCOLS = sorted((ROOT / "protocols").glob("*/*.toml"))
 ADAPTATIONS = sorted((ROOT / "plugins").glob("*.toml"))
 VARIANTS = sorted((ROOT / "examples").glob("**/variants/*.toml"))
 COURSE_FILES = sorted((ROOT / "tests" / "courses").glob("**/*.jsonl"))

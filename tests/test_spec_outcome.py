@@ -9,7 +9,7 @@ from spec_support import Driver, hamd17, opened, phq9
 
 from iptflow import Course, Registry
 
-BASE_TOML = Path(__file__).resolve().parents[1] / "protocols" / "ipt-depression.toml"
+BASE_TOML = Path(__file__).resolve().parents[1] / "protocols" / "ipt-depression" / "1.0.0.toml"
 
 
 def outcome_after(baseline: dict, *later: dict) -> dict | None:

@@ -29,7 +29,7 @@ def day(n: int, hour: int = 9) -> str:
 
 
 START = [
-    opened("r-1", protocol="ipt-depression"),
+    opened("r-1", protocol="ipt-depression@1.0.0"),
     ev("measure_recorded", day(6, 10), instrument="phq9", score=18),
     ev("diagnosis_confirmed", day(6, 11), diagnosis="major_depressive_disorder"),
     ev("treatment_started", day(6, 12)),
@@ -77,7 +77,7 @@ def test_replay_json_object_has_exactly_the_spec_keys_in_order(sample):
 
 def test_replay_json_object_values(sample):
     code, data = replay_json(sample)
-    resolved = default_registry().resolve("ipt-depression")
+    resolved = default_registry().resolve("ipt-depression@1.0.0")
     assert data["course_id"] == "r-1"
     assert data["protocol"] == {"id": "ipt-depression", "version": "1.0.0", "adaptations": [],
                                 "fingerprint": resolved.fingerprint}
@@ -303,7 +303,7 @@ def test_course_opened_rejected_by_a_guard_leaves_no_course(tmp_path):
         opened("g-2", format="group"),
         ev("measure_recorded", day(6, 10), instrument="phq9", score=18),
         {"expect": {"state": None, "sessions_held": 0}},
-        ev("course_opened", day(6, 11), course_id="g-3", protocol="ipt-depression"),
+        ev("course_opened", day(6, 11), course_id="g-3", protocol="ipt-depression@1.0.0"),
         {"type": 5},
     ])
     code, data = replay_json(path)

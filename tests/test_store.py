@@ -269,14 +269,14 @@ def test_verify_names_a_hand_edited_event(store: Store, db: Path):
     assert store.verify().ok
     conn = sqlite3.connect(db)
     conn.execute("DROP TRIGGER events_no_update")
-    body = conn.execute("SELECT body FROM events WHERE course_id='c-b' AND seq=7").fetchone()[0]
-    conn.execute("UPDATE events SET body = ? WHERE course_id='c-b' AND seq=7",
+    body = conn.execute("SELECT body FROM events WHERE course_id='c-b' AND seq=8").fetchone()[0]
+    conn.execute("UPDATE events SET body = ? WHERE course_id='c-b' AND seq=8",
                  (body.replace('"number":2', '"number":3'),))
     conn.commit()
     conn.close()
     report = store.verify()
     assert not report.ok
-    assert [(p.course_id, p.seq, p.kind) for p in report.problems] == [("c-b", 7, "hash")]
+    assert [(p.course_id, p.seq, p.kind) for p in report.problems] == [("c-b", 8, "hash")]
     with pytest.raises(CorruptCourse, match="c-b"):
         store.get("c-b")  # the tampered log no longer replays (session number 3 != 2)
     assert store.get("c-a").state == "completed"
@@ -325,7 +325,7 @@ def _registry_shipping_new_version() -> Registry:
 
     from iptflow import builtins, load_protocol_file
 
-    shipped = load_protocol_file(str(files("iptflow_protocols") / "ipt-depression.toml"))
+    shipped = load_protocol_file(str(files("iptflow_protocols") / "ipt-depression" / "1.0.0.toml"))
     assert isinstance(shipped, ProtocolDef)
     newer = shipped.model_copy(update={"version": "2.0.0", "session_range": SessionRange(min=8, max=10)})
 
@@ -349,8 +349,15 @@ def _registry_shipping_new_version() -> Registry:
     return Registry(pm=pm)
 
 
+def _events_1(course_id: str, protocol: str = "ipt-depression@1.0.0") -> list[dict]:
+    """The demo course without what protocol 1.0.0 does not know (ending_discussed)."""
+    events = [e for e in demo_events(course_id) if e["type"] != "ending_discussed"]
+    events[0] = {**events[0], "protocol": protocol}
+    return events
+
+
 def test_a_course_keeps_the_protocol_it_was_opened_under(db: Path):
-    events = demo_events("old-1")
+    events = _events_1("old-1")
     upto = next(i for i, e in enumerate(events) if e["type"] == "formulation_agreed")
     with Store.open(db) as store:
         _fill(store, events[:upto])
@@ -365,7 +372,7 @@ def test_a_course_keeps_the_protocol_it_was_opened_under(db: Path):
         for event in events[upto + 1:]:
             assert store.apply("old-1", event).ok
         assert store.row("old-1").state == "completed"
-        fresh = demo_events("new-1")
+        fresh = _events_1("new-1", "ipt-depression")
         _fill(store, fresh[:upto])
         rejected = store.apply("new-1", fresh[upto])
         assert rejected.code == "guard_failed"

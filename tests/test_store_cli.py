@@ -125,7 +125,7 @@ def test_verify_exit_codes_and_names_the_broken_event(db: str):
     with Store.open(db) as store:
         store.import_many([demo_events("d-1"), demo_events("d-2")])
     r = run("verify", "--db", db)
-    assert r.exit_code == 0 and r.output.startswith("ok: 2 courses, 60 events")
+    assert r.exit_code == 0 and r.output.startswith("ok: 2 courses, 64 events")
     conn = sqlite3.connect(db)
     conn.execute("DROP TRIGGER events_no_update")
     conn.execute("UPDATE events SET body = replace(body, '\"score\":17', '\"score\":18') "

@@ -19,7 +19,7 @@ def course_text(lines: list[dict]) -> str:
 
 def opened(course_id: str = "c-1", **extra) -> dict:
     return {"type": "course_opened", "at": "2025-01-06T09:00:00Z", "course_id": course_id,
-            "protocol": "ipt-depression", **extra}
+            "protocol": "ipt-depression@1.0.0", **extra}
 
 
 def test_collects_one_item_per_course_file(pytester):
@@ -104,7 +104,7 @@ def test_fixtures(pytester):
         def test_replay_events(replay_course):
             result = replay_course([
                 {"type": "course_opened", "at": "2025-01-06T09:00:00Z", "course_id": "x",
-                 "protocol": "ipt-depression"},
+                 "protocol": "ipt-depression@1.0.0"},
                 {"type": "treatment_started", "at": "2025-01-06T10:00:00Z",
                  "expect_error": "guard_failed"},
                 {"expect": {"state": "assessment"}},
@@ -113,7 +113,7 @@ def test_fixtures(pytester):
 
         def test_store(iptflow_store, tmp_path):
             event = {"type": "course_opened", "at": "2025-01-06T09:00:00Z", "course_id": "s",
-                     "protocol": "ipt-depression"}
+                     "protocol": "ipt-depression@1.0.0"}
             assert iptflow_store.open_course(event).ok
             assert [row.id for row in iptflow_store.list()] == ["s"]
     """)

@@ -76,7 +76,7 @@ def test_protocols_and_show_use_the_search_path() -> None:
     listing = json.loads(runner.invoke(
         cli, ["protocols", "--json", "--protocols-dir", str(VARIANTS)]).stdout)
     brief = next(p for p in listing["protocols"] if p["id"] == "ipt-brief")
-    assert (brief["kind"], brief["extends"]) == ("variant", "ipt-depression")
+    assert (brief["kind"], brief["extends"]) == ("variant", "ipt-depression@1.0.0")
     assert brief["source"].endswith("ipt-brief.toml")
     shown = runner.invoke(cli, ["show", "ipt-brief", "--format", "json", "--protocols-dir",
                                 str(VARIANTS)])

@@ -202,6 +202,7 @@ def record_problem_area(course: Course, event: ProblemAreaSelected) -> None:
 
 def record_formulation(course: Course, event: FormulationAgreed) -> None:
     course.facts.planned_sessions = event.planned_sessions
+    course.facts.records.pop("formulation_due", None)  # set when problem areas are replaced
 
 
 def record_relapse_plan(course: Course, event: RelapsePlanRecorded) -> None:

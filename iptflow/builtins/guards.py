@@ -112,6 +112,8 @@ def problem_area_chosen(course: Course, event: Any) -> str | None:
 def contract_agreed(course: Course, event: Any) -> str | None:
     if course.facts.planned_sessions is None:
         return "no formulation (treatment contract) has been agreed"
+    if course.facts.records.get("formulation_due"):
+        return "the problem areas were replaced: the formulation must be agreed again"
     return None
 
 

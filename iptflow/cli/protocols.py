@@ -14,42 +14,51 @@ from iptflow.interop import diagram, schemas, svg
 @json_option
 @protocols_dir_option
 def protocols(as_json: bool, protocols_dirs: tuple[str, ...]) -> None:
-    """List the protocols, variants and adaptations that are available.
+    """List the protocols, variants and adaptations that are available, every version.
 
-    Protocol files on the search path that cannot be read or loaded are listed too, as
-    problems (`PROBLEM FILE:LINE: ...`; with --json, "problems"). Exit status: 0, or 1 when
-    some file on the search path could not be used (the rest is still listed).
+    A course names a protocol by id (its newest version) or as ID@VERSION. Protocol files on
+    the search path that cannot be read or loaded are listed too, as problems (`PROBLEM
+    FILE:LINE: ...`; with --json, "problems"). Exit status: 0, or 1 when some file on the
+    search path could not be used (the rest is still listed).
     """
     registry = registry_for(protocols_dirs)
     problems = registry.search_path_problems()
     items = []
     for pid in registry.protocol_ids():
-        item = registry.find(pid)
-        kind = "variant" if pid in registry.variants else "protocol"
-        items.append(
-            {
-                "id": pid,
-                "kind": kind,
-                "version": item.version,
-                "title": item.title,
-                "source": registry.sources.get(("protocol", pid)),
-                **({"extends": item.extends} if kind == "variant" else {}),  # type: ignore[union-attr]
-            }
-        )
+        versions = registry.protocol_versions(pid)
+        for version in versions:
+            item = registry.find(f"{pid}@{version}")
+            kind = "variant" if pid in registry.variants else "protocol"
+            items.append(
+                {
+                    "id": pid,
+                    "kind": kind,
+                    "version": item.version,
+                    "newest": version == versions[-1],
+                    "title": item.title,
+                    "source": registry.sources.get(("protocol", f"{pid}@{version}")),
+                    **({"extends": item.extends} if kind == "variant" else {}),  # type: ignore[union-attr]
+                }
+            )
     adaptations = [
-        {"id": aid, "title": a.title, "plugin": plugin}
-        for aid, (a, plugin) in sorted(registry.adaptations.items())
+        {"id": aid, "version": a.version, "base_versions": list(a.base_versions),
+         "title": a.title, "plugin": plugin}
+        for aid in sorted(registry.adaptation_versions)
+        for a, plugin in registry.adaptation_versions[aid]
     ]
     if as_json:
         emit_json({"protocols": items, "adaptations": adaptations, "problems": problems})
         raise SystemExit(1 if problems else 0)
     for it in items:
         extra = f" (variant of {it['extends']})" if it["kind"] == "variant" else ""
-        echo(f"{it['id']} {it['version']}: {it['title']}{extra}")
+        newest = " (newest)" if it["newest"] and len(registry.protocol_versions(it["id"])) > 1 else ""
+        echo(f"{it['id']} {it['version']}: {it['title']}{extra}{newest}")
     if adaptations:
         echo("adaptations:")
         for a in adaptations:
-            echo(f"  {a['id']}: {a['title']} (plugin {a['plugin']})")
+            version = f" {a['version']}" if a["version"] else ""
+            applies = f", for {', '.join(a['base_versions'])}" if a["base_versions"] else ""
+            echo(f"  {a['id']}{version}: {a['title']} (plugin {a['plugin']}{applies})")
     for problem in problems:
         echo(f"PROBLEM {problem}")
     raise SystemExit(1 if problems else 0)
@@ -96,6 +105,16 @@ def show(
     "--plugins", "with_plugins", is_flag=True,
     help="event and course-file: include the event types of every loaded plugin, not only the base events.",
 )
-def schema(kind: str, with_plugins: bool) -> None:
-    """Print the JSON Schema of a file format (protocol, variant, adaptation, event, course-file)."""
-    echo(schemas.schema_text(kind, default_registry() if with_plugins else None), nl=False)
+@click.option(
+    "--protocol", default=None,
+    help="event and course-file: only the events of this protocol, ID or ID@VERSION "
+    "(e.g. ipt-depression@1.0.0).",
+)
+@click.option("--adapt", "adaptations", multiple=True, help="With --protocol: an adaptation (repeatable).")
+def schema(kind: str, with_plugins: bool, protocol: str | None, adaptations: tuple[str, ...]) -> None:
+    """Print the JSON Schema of a file format (protocol, variant, adaptation, event, course-file).
+
+    Events are those of the newest base protocol unless --protocol names another version.
+    """
+    registry = default_registry() if with_plugins or protocol else None
+    echo(schemas.schema_text(kind, registry, protocol, adaptations), nl=False)

@@ -243,8 +243,17 @@ class Course:
             baseline=baseline.score,
             latest=latest.score,
             change_pct=change_pct(baseline.score, latest.score),
-            status=outcome_status(instrument, baseline.score, latest.score),
+            status=outcome_status(
+                instrument, baseline.score, latest.score, self.facts.diagnosis, self._latest_score
+            ),
         )
+
+    def _latest_score(self, instrument: str) -> int | float | None:
+        """The latest score of an instrument (outcome rules that look at a second one)."""
+        for measure in reversed(self.facts.measures):
+            if measure.instrument == instrument:
+                return measure.score
+        return None
 
     def allowed_events(self) -> list[str]:
         """Event types the current state allows (empty once the course is closed)."""

@@ -103,3 +103,5 @@ class EventType:
     check: CheckFn | None = None
     effect: EffectFn | None = None
     description: str = ""
+    #: a later model of the same event (more fields); protocols choose it in event_revisions
+    revision: int = 1

@@ -19,9 +19,10 @@ class Measure:
     state: str
     at: datetime
     seq: int
+    item9: int | None = None  # protocol 2.0.0: item 9 sent alone
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "instrument": self.instrument,
             "score": self.score,
             "items": self.items,
@@ -29,6 +30,9 @@ class Measure:
             "at": self.at.isoformat(),
             "seq": self.seq,
         }
+        if self.item9 is not None:
+            out["item9"] = self.item9
+        return out
 
 
 @dataclass(slots=True)

@@ -95,9 +95,16 @@ class CompiledProtocol:
         self.registry = registry
         self.final_states = frozenset(protocol.final_states)
         self._validate_references()
-        self.event_types: dict[str, EventType] = {
-            name: registry.event_types[name] for name in protocol.event_types
-        }
+        self.event_types: dict[str, EventType] = {}
+        for name in protocol.event_types:
+            revision = protocol.event_revisions.get(name, 1)
+            et = registry.event_type(name, revision)
+            if et is None:  # the references are checked: only a later revision can be missing
+                raise ProtocolError(
+                    f"protocol {protocol.id}: event {name!r} (revision {revision}) has no "
+                    "registered event model (is the plugin that defines it installed?)"
+                )
+            self.event_types[name] = et
         self.requirements = {name: self._bind(name) for name in protocol.requirements}
         self.open_requires = tuple(self._req(name, "open_requires") for name in protocol.open_requires)
         self.allowed: dict[str, dict[str, tuple[Route, ...]]] = {

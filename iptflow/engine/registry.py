@@ -24,6 +24,7 @@ from iptflow.errors import (
     ProtocolFileError,
     UnknownAdaptation,
     UnknownProtocol,
+    UnknownProtocolVersion,
 )
 from iptflow.protocol.compose import compose
 from iptflow.protocol.files import load_model, read_toml
@@ -34,6 +35,11 @@ if TYPE_CHECKING:
     from iptflow.engine.course import Course
 
 PATH_ENV = "IPTFLOW_PROTOCOLS_PATH"
+
+
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Order versions numerically part by part (1.10.0 after 1.9.0); other parts sort after."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in version.split("."))
 
 
 def load_protocol_file(path: Path | str) -> ProtocolDef | VariantDef:
@@ -58,13 +64,17 @@ class Registry:
     ) -> None:
         self.pm = pm if pm is not None else load_plugins()
         self.protocol_dirs = [Path(d) for d in protocol_dirs]
+        # by id, the newest version; every version in ``versions`` / ``adaptation_versions``
         self.protocols: dict[str, tuple[ProtocolDef, str]] = {}
         self.variants: dict[str, tuple[VariantDef, str]] = {}
         self.adaptations: dict[str, tuple[AdaptationDef, str]] = {}
+        self.versions: dict[str, dict[str, tuple[ProtocolDef | VariantDef, str]]] = {}
+        self.adaptation_versions: dict[str, list[tuple[AdaptationDef, str]]] = {}
         self.guards: dict[str, tuple[Callable[..., str | None], str]] = {}
         self.checks: dict[str, tuple[Callable[..., str | None], str]] = {}
         self.check_events: dict[str, frozenset[str] | None] = {}  # check -> its event types
-        self.event_types: dict[str, EventType] = {}
+        self.event_types: dict[str, EventType] = {}  # revision 1 of each event type
+        self.event_revisions: dict[tuple[str, int], EventType] = {}
         self.event_plugins: dict[str, str] = {}
         self.sources: dict[tuple[str, str], str] = {}  # (kind, name) -> where it came from
         self._resolved: dict[tuple[str, tuple[str, ...]], ResolvedProtocol] = {}
@@ -163,30 +173,47 @@ class Registry:
         self.sources[("deviation check", name)] = plugin
 
     def _add_event(self, plugin: str, event_type: EventType) -> None:
-        if event_type.name in self.event_types:
-            self._dup("event", event_type.name, plugin)
-        self.event_types[event_type.name] = event_type
-        self.event_plugins[event_type.name] = plugin
-        self.sources[("event", event_type.name)] = plugin
+        key = (event_type.name, event_type.revision)
+        if key in self.event_revisions:
+            shown = event_type.name + (f" revision {key[1]}" if key[1] != 1 else "")
+            self._dup("event", shown, plugin)
+        self.event_revisions[key] = event_type
+        if event_type.revision == 1:
+            self.event_types[event_type.name] = event_type
+        self.event_plugins.setdefault(event_type.name, plugin)
+        self.sources.setdefault(("event", event_type.name), plugin)
+
+    def event_type(self, name: str, revision: int = 1) -> EventType | None:
+        """A registered event type (revision 1 is the original model)."""
+        return self.event_revisions.get((name, revision))
 
     def _add_adaptation(self, plugin: str, adaptation: AdaptationDef) -> None:
-        if adaptation.id in self.adaptations:
-            self._dup("adaptation", adaptation.id, plugin)
-        self.adaptations[adaptation.id] = (adaptation, plugin)
+        known = self.adaptation_versions.setdefault(adaptation.id, [])
+        if any(a.version == adaptation.version for a, _ in known):
+            shown = adaptation.id + (f" {adaptation.version}" if adaptation.version else "")
+            self._dup("adaptation", shown, plugin)
+        known.append((adaptation, plugin))
+        known.sort(key=lambda entry: version_key(entry[0].version or "0"))
+        self.adaptations[adaptation.id] = known[-1]
         self.sources[("adaptation", adaptation.id)] = plugin
 
     def _add_protocol(self, plugin: str, item: ProtocolDef | VariantDef | Path | str) -> None:
         if isinstance(item, (str, Path)):
             item = load_protocol_file(item)
-        kind = "variant" if isinstance(item, VariantDef) else "protocol"
-        if item.id in self.protocols or item.id in self.variants:
+        if item.version in self.versions.get(item.id, {}):
+            self._dup("protocol", f"{item.id}@{item.version}", plugin)
+        if (item.id in self.variants) != isinstance(item, VariantDef) and item.id in self.versions:
             self._dup("protocol", item.id, plugin)
-        if isinstance(item, VariantDef):
-            self.variants[item.id] = (item, plugin)
-        else:
-            self.protocols[item.id] = (item, plugin)
-        self.sources[("protocol", item.id)] = plugin
-        del kind
+        self._put(item, plugin)
+
+    def _put(self, item: ProtocolDef | VariantDef, source: str) -> None:
+        versions = self.versions.setdefault(item.id, {})
+        versions[item.version] = (item, source)
+        newest = max(versions, key=version_key)
+        target = self.variants if isinstance(item, VariantDef) else self.protocols
+        target[item.id] = versions[newest]  # type: ignore[assignment]
+        self.sources[("protocol", item.id)] = versions[newest][1]
+        self.sources[("protocol", f"{item.id}@{item.version}")] = source
 
     def _scan_dirs(self) -> None:
         if self._dirs_scanned:
@@ -194,21 +221,23 @@ class Registry:
         self._dirs_scanned = True
         dirs = list(self.protocol_dirs)
         dirs += [Path(p) for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p]
+        registered = {(pid, v) for pid, vs in self.versions.items() for v in vs}
         for directory in dirs:
             if not directory.is_dir():
                 self._dir_errors.append(f"{directory}: not a directory")
                 continue
-            for path in sorted(directory.glob("*.toml")):
+            for path in sorted([*directory.glob("*.toml"), *directory.glob("*/*.toml")]):
                 try:
                     item = load_protocol_file(path)
                 except ProtocolFileError as exc:
                     self._dir_errors.append(str(exc))
                     continue
-                if item.id in self.protocols or item.id in self.variants:
-                    continue  # registered protocols win over files on the search path
-                target = self.variants if isinstance(item, VariantDef) else self.protocols
-                target[item.id] = (item, str(path))  # type: ignore[assignment]
-                self.sources[("protocol", item.id)] = str(path)
+                if item.id in self.versions and (
+                    (item.id, item.version) in registered
+                    or item.version in self.versions[item.id]
+                ):
+                    continue  # registered protocols (and the first file found) win
+                self._put(item, str(path))
 
     def search_path_problems(self) -> list[str]:
         """What the protocol search path (``protocol_dirs``, ``IPTFLOW_PROTOCOLS_PATH``) could not
@@ -219,30 +248,54 @@ class Registry:
 
     # -- resolving -------------------------------------------------------------------------------
     def protocol_ids(self) -> list[str]:
+        """Every protocol and variant id (each id once; ``protocol_versions`` lists versions)."""
         self._scan_dirs()
-        return sorted(set(self.protocols) | set(self.variants))
+        return sorted(self.versions)
 
-    def find(self, protocol_id: str) -> ProtocolDef | VariantDef:
-        if protocol_id not in self.protocols and protocol_id not in self.variants:
+    def protocol_versions(self, protocol_id: str) -> list[str]:
+        """The versions of a protocol or variant, oldest first."""
+        self._scan_dirs()
+        return sorted(self.versions.get(protocol_id, {}), key=version_key)
+
+    def find(self, protocol_ref: str) -> ProtocolDef | VariantDef:
+        """A protocol or variant by ``id`` (its newest version) or ``id@version``."""
+        protocol_id, _, version = protocol_ref.partition("@")
+        if protocol_id not in self.versions or (version and version not in self.versions[protocol_id]):
             self._scan_dirs()
-        if protocol_id in self.variants:
-            return self.variants[protocol_id][0]
-        if protocol_id in self.protocols:
-            return self.protocols[protocol_id][0]
-        known = ", ".join(self.protocol_ids()) or "none"
-        extra = f" (unreadable protocol files: {'; '.join(self._dir_errors)})" if self._dir_errors else ""
-        raise UnknownProtocol(f"unknown protocol {protocol_id!r} (known: {known}){extra}")
+        if protocol_id not in self.versions:
+            known = ", ".join(self.protocol_ids()) or "none"
+            extra = (
+                f" (unreadable protocol files: {'; '.join(self._dir_errors)})" if self._dir_errors else ""
+            )
+            raise UnknownProtocol(f"unknown protocol {protocol_id!r} (known: {known}){extra}")
+        versions = self.versions[protocol_id]
+        if "@" in protocol_ref:
+            if version not in versions:
+                raise UnknownProtocolVersion(
+                    f"unknown version {version!r} of protocol {protocol_id} (known versions: "
+                    f"{', '.join(self.protocol_versions(protocol_id))}; write it as "
+                    f"{protocol_id}@VERSION, e.g. {protocol_id}@{self.protocol_versions(protocol_id)[0]})"
+                )
+            return versions[version][0]
+        return versions[max(versions, key=version_key)][0]
 
-    def adaptation(self, adaptation_id: str) -> AdaptationDef:
-        try:
-            return self.adaptations[adaptation_id][0]
-        except KeyError:
+    def adaptation(self, adaptation_id: str, base_version: str | None = None) -> AdaptationDef:
+        """An adaptation by id: the newest version, or the newest that applies to ``base_version``."""
+        if adaptation_id not in self.adaptation_versions:
             known = ", ".join(sorted(self.adaptations)) or "none installed"
-            raise UnknownAdaptation(
-                f"unknown adaptation {adaptation_id!r} (known: {known})"
-            ) from None
+            raise UnknownAdaptation(f"unknown adaptation {adaptation_id!r} (known: {known})")
+        candidates = self.adaptation_versions[adaptation_id]
+        if base_version is None:
+            return candidates[-1][0]
+        fitting = [a for a, _ in candidates if a.supports(base_version)]
+        if not fitting:
+            return candidates[-1][0]  # compose names the versions it applies to
+        exact = [a for a in fitting if a.version == base_version]
+        return (exact or fitting)[-1]
 
     def resolve(self, protocol_id: str, adaptations: Iterable[str] = ()) -> ResolvedProtocol:
+        """Resolve ``id`` or ``id@version`` with adaptations; adaptations resolve to the version
+        that applies to the base protocol's version."""
         key = (protocol_id, tuple(sorted(set(adaptations))))
         cached = self._resolved.get(key)
         if cached is not None:
@@ -259,7 +312,7 @@ class Registry:
             names = sorted(set(names) | set(variant.adaptations))
         else:
             base = item  # type: ignore[assignment]
-        adaptations_defs = [self.adaptation(name) for name in names]
+        adaptations_defs = [self.adaptation(name, base.version) for name in names]
         resolved = compose(base, adaptations_defs, variant)  # type: ignore[arg-type]
         self._resolved[key] = resolved
         return resolved

@@ -4,8 +4,11 @@
 published copies are stale). Kinds:
 
 * ``protocol``, ``variant``, ``adaptation``: the TOML files, as the data TOML parses to;
-* ``event``: one event (SPEC §1), the union of the base event models; with a registry,
-  the union of every event type its plugins registered (adaptations' events too);
+* ``event``: one event (SPEC §1), the union of the base event models of the newest base
+  protocol; with a registry, the union of every event type its plugins registered
+  (adaptations' events too, each in its latest revision); with a protocol (``id@version`` and
+  adaptations), exactly the events that protocol accepts (``iptflow schema event --protocol
+  ipt-depression@1.0.0``: the fields of 1.0.0);
 * ``course-file``: one line of a course file (SPEC §6): an ``{"expect": {...}}`` line, or an
   event, optionally carrying ``expect_error``. A line expected to fail ``invalid_event``,
   ``course_closed`` or ``no_course`` may hold a malformed event (that is what it tests);
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 from pydantic import Field, TypeAdapter
 
 from iptflow.builtins.events import BASE_EVENT_TYPES
+from iptflow.builtins.events_v2 import EVENT_TYPES_2
 from iptflow.engine.events import _RFC3339, EventType
 from iptflow.engine.replay import Expectation
 from iptflow.engine.results import REJECTION_CODES
@@ -66,10 +70,29 @@ def _file_schema(model: Any, title: str, schema_id: str) -> dict[str, Any]:
     return _finish(schema, title, schema_id)
 
 
-def _event_types(registry: Registry | None) -> list[EventType]:
+def _latest(event_types: list[EventType]) -> list[EventType]:
+    """Each event type once, in its latest revision, sorted by name."""
+    latest: dict[str, EventType] = {}
+    for et in event_types:
+        if et.name not in latest or et.revision > latest[et.name].revision:
+            latest[et.name] = et
+    return [latest[name] for name in sorted(latest)]
+
+
+def _event_types(
+    registry: Registry | None, protocol: str | None = None, adaptations: tuple[str, ...] = ()
+) -> list[EventType]:
+    if protocol is not None:
+        if registry is None:
+            from iptflow.engine.registry import default_registry
+
+            registry = default_registry()
+        compiled = registry.compile(protocol, adaptations)
+        return [compiled.event_types[name] for name in sorted(compiled.event_types)]
     if registry is None:
-        return list(BASE_EVENT_TYPES)
-    return [registry.event_types[name] for name in sorted(registry.event_types)]
+        base = list(BASE_EVENT_TYPES)
+        return [*base[:1], *_latest([*base[1:], *EVENT_TYPES_2])]
+    return _latest(list(registry.event_revisions.values()))
 
 
 def _union(event_types: list[EventType]) -> dict[str, Any]:
@@ -91,15 +114,25 @@ def _union(event_types: list[EventType]) -> dict[str, Any]:
     return schema
 
 
-def event_schema(registry: Registry | None = None) -> dict[str, Any]:
-    """One event: the base events, or every event type ``registry``'s plugins registered."""
-    which = "base events" if registry is None else "events of the installed plugins"
-    return _finish(_union(_event_types(registry)), f"iptflow event ({which})", "event")
+def event_schema(
+    registry: Registry | None = None, protocol: str | None = None, adaptations: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """One event: the base events, every event type ``registry``'s plugins registered, or the
+    events of one protocol (``id`` or ``id@version``, with adaptations)."""
+    if protocol is not None:
+        which = "+".join([protocol, *adaptations])
+    else:
+        which = "base events" if registry is None else "events of the installed plugins"
+    return _finish(
+        _union(_event_types(registry, protocol, adaptations)), f"iptflow event ({which})", "event"
+    )
 
 
-def course_file_schema(registry: Registry | None = None) -> dict[str, Any]:
+def course_file_schema(
+    registry: Registry | None = None, protocol: str | None = None, adaptations: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """One non-blank line of a course file."""
-    events = _union(_event_types(registry))
+    events = _union(_event_types(registry, protocol, adaptations))
     expect_error = {"enum": list(REJECTION_CODES),
                     "description": "the event must be rejected with this code"}
 
@@ -139,8 +172,14 @@ def course_file_schema(registry: Registry | None = None) -> dict[str, Any]:
     return _finish(line, "iptflow course-file line", "course-file")
 
 
-def schema_for(kind: str, registry: Registry | None = None) -> dict[str, Any]:
-    """The JSON Schema of ``kind`` (one of :data:`KINDS`)."""
+def schema_for(
+    kind: str,
+    registry: Registry | None = None,
+    protocol: str | None = None,
+    adaptations: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The JSON Schema of ``kind`` (one of :data:`KINDS`); ``protocol`` (and ``adaptations``)
+    restricts ``event`` and ``course-file`` to the events that protocol version accepts."""
     if kind == "protocol":
         return _file_schema(ProtocolDef, "iptflow protocol file", "protocol")
     if kind == "variant":
@@ -148,15 +187,21 @@ def schema_for(kind: str, registry: Registry | None = None) -> dict[str, Any]:
     if kind == "adaptation":
         return _file_schema(AdaptationDef, "iptflow adaptation file", "adaptation")
     if kind == "event":
-        return event_schema(registry)
+        return event_schema(registry, protocol, adaptations)
     if kind == "course-file":
-        return course_file_schema(registry)
+        return course_file_schema(registry, protocol, adaptations)
     raise ValueError(f"unknown schema kind {kind!r} (known: {', '.join(KINDS)})")
 
 
-def schema_text(kind: str, registry: Registry | None = None) -> str:
+def schema_text(
+    kind: str,
+    registry: Registry | None = None,
+    protocol: str | None = None,
+    adaptations: tuple[str, ...] = (),
+) -> str:
     """The schema as the CLI prints it and docs/schemas/KIND.json holds it."""
-    return json.dumps(schema_for(kind, registry), indent=2, sort_keys=True) + "\n"
+    schema = schema_for(kind, registry, protocol, adaptations)
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
 def write_docs(directory: str) -> list[str]:

@@ -95,6 +95,28 @@ def _single_setting(adaptations: list[AdaptationDef], name: str, default: Any) -
     return setters[0][1] if setters else default
 
 
+def _outcome_order(base: ProtocolDef, adaptations: list[AdaptationDef]) -> list[str]:
+    """The outcome order: the enabled adaptations' primary instruments (adaptations sorted by
+    id, each in its own order), then the base's order. A base without an order keeps the 1.0.0
+    rule (the first primary measure is the baseline) and so gets none."""
+    if not base.outcome_order:
+        return []
+    order: list[str] = []
+    for a in adaptations:
+        order.extend(i for i in a.primary_instruments if i not in order)
+    order.extend(i for i in base.outcome_order if i not in order)
+    return order
+
+
+def _check_supported(base: ProtocolDef, adaptations: list[AdaptationDef]) -> None:
+    for a in adaptations:
+        if not a.supports(base.version):
+            raise ProtocolConflict(
+                f"adaptation {a.id} does not apply to {base.id} {base.version} "
+                f"(it applies to: {', '.join(a.base_versions)})"
+            )
+
+
 def _indications(base: ProtocolDef, adaptations: list[AdaptationDef]) -> list[str]:
     """The adaptations' indications (union, in order), else the base's."""
     indications: list[str] = []
@@ -184,6 +206,7 @@ def compose(
 ) -> ResolvedProtocol:
     """The resolved protocol of ``base`` with ``adaptations`` and ``variant`` (see module doc)."""
     adaptations = sorted(adaptations, key=lambda a: a.id)
+    _check_supported(base, adaptations)
     _check_incompatible(adaptations)
 
     if variant is not None and variant.session_range is not None:
@@ -217,6 +240,8 @@ def compose(
         "reviews": parts["reviews"],
         "deviations": parts["deviations"],
         "task_events": _added(base.task_events, adaptations, "task_events"),
+        "outcome_order": _outcome_order(base, adaptations),
+        "outcome_measure_also": _added(base.outcome_measure_also, adaptations, "outcome_measure_also"),
         "base": f"{base.id}@{base.version}",
         "adaptations": [a.id for a in adaptations],
     }

@@ -6,13 +6,41 @@ this module holds their model and the arithmetic of SPEC §2 "Outcome" and §3.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 Number = int | float
+
+
+class HidesNewDefaults(BaseModel):
+    """Leaves fields added after protocol 1.0.0 out of dumps while they hold their defaults.
+
+    A resolved protocol is stored as canonical JSON under its fingerprint; a protocol stored
+    before a field existed must dump (and so fingerprint) exactly as it did then.
+    ``_new_defaults`` maps each such field to its default as dumped.
+    """
+
+    _new_defaults: ClassVar[dict[str, Any]] = {}
+
+    @model_serializer(mode="wrap")
+    def _hide_new_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name, default in self._new_defaults.items():
+                if name in data and data[name] == default:
+                    del data[name]
+        return data
 
 
 class ItemRange(BaseModel):
@@ -24,14 +52,20 @@ class ItemRange(BaseModel):
     max: int
 
 
-class ReviewTrigger(BaseModel):
+class ReviewTrigger(HidesNewDefaults):
     """A measure that opens a review: an item above a value, or a score at least a value."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _new_defaults = {"unknown_item_score_above": None}
     review: str
     item: int | None = Field(None, description="1-based item position")
     above: float | None = Field(None, description="the item (or score) must be above this")
     score_at_least: float | None = None
+    unknown_item_score_above: float | None = Field(
+        None,
+        description="an item trigger also fires when the item is unknown (no items, no item9) "
+        "and the score is above this",
+    )
 
     @model_validator(mode="after")
     def _one_condition(self) -> ReviewTrigger:
@@ -41,15 +75,38 @@ class ReviewTrigger(BaseModel):
             raise ValueError("an item trigger needs 'above'")
         return self
 
-    def fires(self, score: Number, items: list[int] | None) -> bool:
+    def fires(self, score: Number, items: list[int] | None, item9: int | None = None) -> bool:
         if self.item is not None:
-            if items is None or self.item > len(items):
-                return False
-            return items[self.item - 1] > (self.above or 0)
+            value: Number | None = None
+            if items is not None and self.item <= len(items):
+                value = items[self.item - 1]
+            elif self.item == 9 and item9 is not None:
+                value = item9
+            if value is None:
+                limit = self.unknown_item_score_above
+                return items is None and limit is not None and score > limit
+            return value > (self.above or 0)
         return score >= (self.score_at_least or 0)
 
 
-class OutcomeRule(BaseModel):
+class AlsoAtMost(BaseModel):
+    """A condition on another instrument's latest measure (e.g. compensatory episodes at 0)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    instrument: str
+    latest_at_most: float
+    when_diagnosis: str | None = Field(
+        None, description="applies only when the latest confirmed diagnosis is this one"
+    )
+
+    def holds(self, diagnosis: str | None, latest_of: Callable[[str], Number | None]) -> bool:
+        if self.when_diagnosis is not None and diagnosis != self.when_diagnosis:
+            return True
+        other = latest_of(self.instrument)
+        return other is not None and other <= self.latest_at_most
+
+
+class OutcomeRule(HidesNewDefaults):
     """One outcome status; every condition given must hold. Rules are tried in order.
 
     Percent conditions compare the reduction from baseline, ``100 * (baseline - latest) /
@@ -57,12 +114,16 @@ class OutcomeRule(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _new_defaults = {"also": None}
     status: str
     latest_below: float | None = None
     latest_at_most: float | None = None
     reduction_pct_at_least: float | None = None
     reduction_pct_above: float | None = None
     drop_at_least: float | None = Field(None, description="baseline - latest, in points")
+    also: AlsoAtMost | None = Field(
+        None, description="a condition on another instrument's latest measure (see holds_also)"
+    )
 
     def holds(self, baseline: Number, latest: Number) -> bool:
         if self.latest_below is not None and not latest < self.latest_below:
@@ -87,10 +148,11 @@ class OutcomeRule(BaseModel):
         return True
 
 
-class Instrument(BaseModel):
+class Instrument(HidesNewDefaults):
     """A rating scale: its range, its items, what it opens, and its outcome rules."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _new_defaults = {"item9": False, "recurrence_at_least": None}
     title: str
     min: float = 0
     max: float | None = Field(None, description="upper bound; omitted means unbounded")
@@ -105,6 +167,12 @@ class Instrument(BaseModel):
     outcome: list[OutcomeRule] = Field(default_factory=list)
     otherwise: str = Field("non_response", description="status when no outcome rule holds")
     loinc: str | None = Field(None, description="LOINC code of the total score, if any")
+    item9: bool = Field(
+        False, description="a measure may carry item9 (item 9 alone, the suicide item)"
+    )
+    recurrence_at_least: float | None = Field(
+        None, description="a score at or above this in maintenance is a recurrence"
+    )
 
     def item_bounds(self, position: int) -> tuple[int, int]:
         for rng in self.item_ranges:
@@ -137,6 +205,16 @@ class Instrument(BaseModel):
             return f"items sum to {sum(items)}, not to the score {score!r}"
         return None
 
+    def check_item9(self, score: Number, items: list[int] | None, item9: int) -> str | None:
+        """What is wrong with a measure's ``item9``, or None."""
+        if not self.item9:
+            return "item9 is only recorded with the PHQ-9 or PHQ-A (item 9 is their suicide item)"
+        if item9 > score:
+            return f"item9 is {item9}, more than the score {score!r}"
+        if items is not None and len(items) >= 9 and items[8] != item9:
+            return f"item9 is {item9} but the 9th item is {items[8]}"
+        return None
+
 
 def _fmt(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
@@ -167,8 +245,21 @@ def change_pct(baseline: Number, latest: Number) -> float | None:
 OutcomeStatus = Literal["remission", "response", "partial_response", "non_response"]
 
 
-def outcome_status(instrument: Instrument, baseline: Number, latest: Number) -> str:
+def outcome_status(
+    instrument: Instrument,
+    baseline: Number,
+    latest: Number,
+    diagnosis: str | None = None,
+    latest_of: Callable[[str], Number | None] | None = None,
+) -> str:
+    """The first outcome rule that holds. ``latest_of(instrument)`` gives another instrument's
+    latest score, for rules with ``also`` (without it, such a rule does not hold)."""
     for rule in instrument.outcome:
-        if rule.holds(baseline, latest):
-            return rule.status
+        if not rule.holds(baseline, latest):
+            continue
+        if rule.also is not None and (
+            latest_of is None or not rule.also.holds(diagnosis, latest_of)
+        ):
+            continue
+        return rule.status
     return instrument.otherwise

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 
-from iptflow.protocol.instruments import Instrument
+from iptflow.protocol.instruments import HidesNewDefaults, Instrument
 
 ANY_ACTIVE = "*"
 
@@ -90,8 +90,15 @@ class ExtraRequires(_Strict):
     requires: list[str]
 
 
-class ProtocolDef(_Strict):
-    """A base protocol file (``protocols/*.toml``)."""
+class ProtocolDef(HidesNewDefaults, _Strict):
+    """A base protocol file (``protocols/ID/VERSION.toml``).
+
+    Fields added after protocol 1.0.0 (``event_revisions``, ``outcome_order``,
+    ``outcome_measure_also``) are left out of the canonical JSON while they hold their
+    defaults, so a protocol stored before they existed keeps its fingerprint.
+    """
+
+    _new_defaults = {"event_revisions": {}, "outcome_order": [], "outcome_measure_also": []}
 
     id: str
     version: str
@@ -116,12 +123,33 @@ class ProtocolDef(_Strict):
     reviews: dict[str, ReviewDef] = Field(default_factory=dict)
     deviations: list[DeviationDef] = Field(default_factory=list)
     task_events: list[str] = Field(default_factory=list, description="events that complete a task")
+    event_revisions: dict[str, int] = Field(
+        default_factory=dict,
+        description="event types whose model is a later revision (e.g. measure_recorded = 2): "
+        "the fields a course may send; events not listed use revision 1",
+    )
+    outcome_order: list[str] = Field(
+        default_factory=list,
+        description="the outcome instrument is the first instrument in this order (after the "
+        "primary instruments of the enabled adaptations) with a measure in the initial state; "
+        "empty: the first primary measure there is the baseline",
+    )
+    outcome_measure_also: list[str] = Field(
+        default_factory=list,
+        description="instruments whose measures also meet a requirement for a measure of the "
+        "outcome instrument",
+    )
 
 
 class AdaptationDef(_Strict):
     """What an adaptation changes. Registered by a plugin through ``register_adaptations``."""
 
     id: str
+    version: str | None = Field(None, description="the adaptation's own version")
+    base_versions: list[str] = Field(
+        default_factory=list,
+        description="versions of the base protocol this adaptation applies to (empty: all)",
+    )
     title: str
     description: str = ""
     indications: list[str] | None = Field(None, description="replace the base indications")
@@ -140,6 +168,14 @@ class AdaptationDef(_Strict):
     reviews: dict[str, ReviewDef] = Field(default_factory=dict)
     deviations: list[DeviationDef] = Field(default_factory=list)
     task_events: list[str] = Field(default_factory=list)
+    outcome_measure_also: list[str] = Field(
+        default_factory=list,
+        description="instruments whose measures also meet the outcome-measure requirements",
+    )
+
+    def supports(self, base_version: str) -> bool:
+        """Whether this adaptation applies to that version of the base protocol."""
+        return not self.base_versions or base_version in self.base_versions
 
 
 class ResolvedProtocol(ProtocolDef):

@@ -35,7 +35,7 @@ class VariantDef(BaseModel):
     version: str
     title: str
     description: str = ""
-    extends: str = Field(description="id of the base protocol")
+    extends: str = Field(description="the base protocol: its id (newest version) or id@version")
     adaptations: list[str] = Field(default_factory=list)
     session_range: SessionRange | None = None
     review_session: int | None = Field(None, ge=1)

@@ -82,10 +82,10 @@ class CheckResult:
 
 def detect_kind(data: Mapping[str, Any]) -> Kind:
     """A file with ``extends`` is a variant; one with protocol-only keys a protocol; else an
-    adaptation (adaptations have neither ``version`` nor ``initial_state``)."""
+    adaptation (adaptations have no ``initial_state`` nor ``acute_states``)."""
     if "extends" in data:
         return "variant"
-    if {"version", "initial_state", "acute_states"} & set(data):
+    if {"initial_state", "acute_states"} & set(data):
         return "protocol"
     return "adaptation"
 
@@ -153,6 +153,8 @@ class _Checker:
             self.compile(lambda: compose(p, []))
 
     def adaptation(self, a: AdaptationDef, base_id: str) -> None:
+        if "@" not in base_id and a.base_versions:  # the newest base version it applies to
+            base_id = f"{base_id}@{a.base_versions[-1]}"
         base = self.base_protocol(base_id, None)
         if base is None:
             return

@@ -31,6 +31,9 @@ GUARD_ACTIONS: Mapping[str, str] = {
     "remaining_sessions_at_most": "session",
     "measure_recorded": "measure:{instrument}",
     "measure_in_state": "measure:{instrument}",
+    "outcome_measure_in_state": "measure:baseline",
+    "no_recurrence_in_progress": "measure:below_recurrence",
+    "suicide_screen": "measure:screen",
     "baseline_recorded": "measure:primary",
     "diagnosis_indicated": "event:diagnosis_confirmed",
     "no_psychotic_features": "event:diagnosis_confirmed",
@@ -48,6 +51,7 @@ FIELD_VALUES: Mapping[str, Any] = {
     "medication": "lithium",
     "level": "low",
     "safety_plan": True,
+    "handover": "the referring clinician",
 }
 
 SESSION = "session"
@@ -101,11 +105,27 @@ class Clinician:
         return primaries[0]
 
     def measure(self, course: Course, instrument: str) -> dict[str, Any]:
-        if instrument in ("baseline", "primary"):
+        """A measure. ``baseline``/``primary``: of the outcome instrument (a primary one before
+        there is a baseline); ``screen``: a suicide screen (an instrument that takes item9);
+        ``below_recurrence``: of the outcome instrument, below its recurrence threshold."""
+        instruments = self.compiled.protocol.instruments
+        below = instrument == "below_recurrence"
+        if instrument in ("baseline", "primary", "below_recurrence"):
             base = course.facts.baseline
             instrument = base.instrument if base is not None else self.primary_instrument()
+        elif instrument == "screen":
+            base = course.facts.baseline
+            screens = [n for n in self.compiled.protocol.primary_instruments if instruments[n].item9]
+            screens += sorted(n for n, i in instruments.items() if i.item9 and n not in screens)
+            instrument = base.instrument if base and base.instrument in screens else screens[0]
         value = self.score(course, instrument) if self.score else mid_score(self.compiled, instrument)
-        return {"type": "measure_recorded", "instrument": instrument, "score": value}
+        threshold = instruments[instrument].recurrence_at_least
+        if below and threshold is not None and value >= threshold:
+            value = type(value)(max(instruments[instrument].min, threshold - 1))
+        out: dict[str, Any] = {"type": "measure_recorded", "instrument": instrument, "score": value}
+        if instruments[instrument].item9:  # protocol 2.0.0: the suicide item is known (0)
+            out["item9"] = 0
+        return out
 
     def payload(self, course: Course, etype: str) -> dict[str, Any]:
         """A valid payload (without ``at``) for an event type in this course."""
@@ -138,6 +158,8 @@ class Clinician:
             if name in ("type", "at", "actor") or not info.is_required():
                 continue
             out[name] = _plain_value(info.annotation, name)
+        if "handover" in model.model_fields and course.facts.open_reviews:
+            out["handover"] = FIELD_VALUES["handover"]  # protocol 2.0.0: who holds the review
         return out
 
     # -- deciding ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ to cover every transition and requirement, and to write random courses.
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -137,6 +138,13 @@ def payload_variants(compiled: CompiledProtocol, clinician: Clinician, course: C
             yield payload
 
 
+def _literal_options(annotation: Any) -> list[Any]:
+    """The values a ``Literal`` annotation (possibly inside Annotated or a union) allows."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return list(typing.get_args(annotation))
+    return [v for arg in typing.get_args(annotation) for v in _literal_options(arg)]
+
+
 def _candidates(compiled: CompiledProtocol, clinician: Clinician, course: Course,
                 etype: str, route: Route | None) -> Iterator[dict[str, Any]]:
     base = clinician.payload(course, etype)
@@ -168,6 +176,13 @@ def _candidates(compiled: CompiledProtocol, clinician: Clinician, course: Course
             yield {**base, name: "adjustment_disorder"}
         elif name == "psychotic_features" or "bool" in text and name not in base:
             yield {**base, name: True}
+        elif "Literal" in text and name in base:  # every option, also with the flags flipped
+            flipped = {k: not v for k, v in base.items() if isinstance(v, bool)}
+            for option in _literal_options(info.annotation):
+                yield {**base, name: option}
+                yield {**base, **flipped, name: option}
+        if name in base and not info.is_required():  # an optional field left out
+            yield {k: v for k, v in base.items() if k != name}
     if etype == "measure_recorded":
         for review in sorted(protocol.reviews):
             opener = clinician.review_opener(course, review)

@@ -1,4 +1,6 @@
-"""The demo course: a complete 12-session course of standard IPT ending in remission."""
+"""The demo course: a complete 12-session course of standard IPT (protocol 2.0.0) ending in
+remission, with a safety path: item 9 of the first PHQ-9 is above 0, which opens the suicide
+risk review; it is assessed with a safety plan and treatment goes on."""
 
 from __future__ import annotations
 
@@ -17,13 +19,15 @@ def _phq9(score_items: list[int]) -> dict[str, Any]:
 
 
 def demo_events(course_id: str = "demo-001") -> list[dict[str, Any]]:
-    """Events of a 12-session course: assessment, 3 initial, 7 middle, 2 termination."""
+    """Events of a 12-session course: assessment (with a risk review), 3 initial, 7 middle,
+    2 termination."""
     clinician = "clinician-7"
     ev: list[dict[str, Any]] = [
         {"type": "course_opened", "at": _at(0), "course_id": course_id,
          "protocol": "ipt-depression", "actor": clinician},
-        {"type": "measure_recorded", "at": _at(0, 1), **_phq9([2, 2, 2, 2, 2, 2, 2, 3, 0])},
-        {"type": "diagnosis_confirmed", "at": _at(0, 1), "diagnosis": "major_depressive_disorder"},
+        {"type": "measure_recorded", "at": _at(0, 1), **_phq9([2, 2, 2, 2, 2, 2, 2, 2, 1])},
+        {"type": "risk_assessed", "at": _at(0, 1.5), "level": "moderate", "safety_plan": True},
+        {"type": "diagnosis_confirmed", "at": _at(0, 1.5), "diagnosis": "major_depressive_disorder"},
         {"type": "treatment_started", "at": _at(0, 2)},
     ]
     week = 7
@@ -55,6 +59,7 @@ def demo_events(course_id: str = "demo-001") -> list[dict[str, Any]]:
         {"type": "termination_started", "at": _at(week * 10, 2)},
         held(week * 11),
         {"type": "progress_reviewed", "at": _at(week * 11, 1)},
+        {"type": "ending_discussed", "at": _at(week * 11, 1)},
         held(week * 12),
         {"type": "relapse_plan_recorded", "at": _at(week * 12, 1),
          "warning_signs": ["withdrawing from friends", "early waking", "skipping meals"]},

@@ -53,8 +53,8 @@ def _course_facts(course_events: list[dict[str, Any]], compiled: CompiledProtoco
         course.apply(raw)
         at = parse_timestamp(raw["at"])
         phase = _phase(compiled, course.state)
-        if course.facts.baseline is not None and baseline is None:
-            baseline = course.facts.baseline
+        # the outcome instrument's baseline (protocol 2.0.0 may choose again in assessment)
+        baseline = course.facts.baseline
         if course.state not in compiled.final_states and phase != phases[-1][0]:
             phases.append((phase, at))
         elif course.state in compiled.final_states and phases[-1][0] != "end":
@@ -76,6 +76,7 @@ def _course_facts(course_events: list[dict[str, Any]], compiled: CompiledProtoco
         "days": dict(days),
         "deviations": [d.code for d in course.deviations],
         "status": outcome.status if outcome else "none",
+        "instrument": course.facts.baseline.instrument if course.facts.baseline else None,
         "trajectory": end_of_phase,
     }
 
@@ -90,6 +91,7 @@ def build_report(store: Store, progress: Callable[[int], None] | None = None) ->
     phase_days: dict[str, list[float]] = defaultdict(list)
     deviations: Counter[str] = Counter()
     outcomes: dict[str, Counter[str]] = defaultdict(Counter)
+    instruments: dict[str, Counter[str]] = defaultdict(Counter)
     trajectories: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     synthetic = sum(1 for r in rows if r.synthetic)
     for row in rows:
@@ -104,7 +106,9 @@ def build_report(store: Store, progress: Callable[[int], None] | None = None) ->
         for phase, d in facts["days"].items():
             phase_days[phase].append(d)
         deviations.update(facts["deviations"])
-        outcomes["+".join([row.protocol_id, *row.adaptations])][facts["status"]] += 1
+        group = "+".join([row.protocol_id, *row.adaptations])
+        outcomes[group][facts["status"]] += 1
+        instruments[group][facts["instrument"] or "none"] += 1
         for phase, pct in facts["trajectory"].items():
             trajectories[facts["status"]][phase].append(pct)
         if progress is not None:
@@ -131,6 +135,10 @@ def build_report(store: Store, progress: Callable[[int], None] | None = None) ->
         },
         "deviations_per_100": {code: _round(100 * k / n) for code, k in sorted(deviations.items())},
         "outcomes": {group: dict(sorted(c.items())) for group, c in sorted(outcomes.items())},
+        # the instrument each course's outcome is measured on (its baseline's)
+        "outcome_instruments": {
+            group: dict(sorted(c.items())) for group, c in sorted(instruments.items())
+        },
         "trajectories": {
             status: {phase: _round(statistics.fmean(v)) for phase, v in _ordered(by_phase)}
             for status, by_phase in sorted(trajectories.items())
@@ -172,5 +180,8 @@ def render_text(report: dict[str, Any]) -> str:
         f"{k} {v}" for k, v in report["deviations_per_100"].items()) or "none"))
     lines.append("outcome status by protocol and adaptations:")
     for group, counts in report["outcomes"].items():
+        lines.append(f"  {group}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    lines.append("outcome instrument by protocol and adaptations:")
+    for group, counts in report.get("outcome_instruments", {}).items():
         lines.append(f"  {group}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return "\n".join(lines)
