@@ -61,7 +61,23 @@ Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
 
 
-class Event(BaseModel):
+class NullMeansAbsent(BaseModel):
+    """SPEC §1: an optional field given as ``null`` counts as absent (its default applies); a
+    required field given as ``null`` stays invalid, and so does an unknown one."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_optional_nulls(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or None not in data.values():
+            return data
+        fields = cls.model_fields
+        return {
+            k: v for k, v in data.items()
+            if not (v is None and k in fields and not fields[k].is_required())
+        }
+
+
+class Event(NullMeansAbsent):
     """Fields every event has."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -70,7 +86,7 @@ class Event(BaseModel):
     actor: StrictStr | None = None
 
 
-class Patient(BaseModel):
+class Patient(NullMeansAbsent):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     age: Annotated[StrictInt, Field(ge=0, le=130)] | None = None
 

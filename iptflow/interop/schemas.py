@@ -95,6 +95,12 @@ def _event_types(
     return _latest(list(registry.event_revisions.values()))
 
 
+def _allows_null(prop: dict[str, Any]) -> bool:
+    return prop.get("type") == "null" or any(
+        isinstance(p, dict) and p.get("type") == "null" for p in prop.get("anyOf", ())
+    )
+
+
 def _union(event_types: list[EventType]) -> dict[str, Any]:
     models = tuple(et.model for et in event_types)
     union: Any = Annotated[Union[models], Field(discriminator="type")]  # noqa: UP007
@@ -109,6 +115,11 @@ def _union(event_types: list[EventType]) -> dict[str, Any]:
         props = node.get("properties")
         if isinstance(props, dict) and "at" in props and "type" in props:
             props["at"] = dict(timestamp)
+        if isinstance(props, dict):  # SPEC §1: an optional field given as null counts as absent
+            required = set(node.get("required", ()))
+            for name, prop in props.items():
+                if name not in required and isinstance(prop, dict) and not _allows_null(prop):
+                    props[name] = {"anyOf": [prop, {"type": "null"}]}
 
     _walk(schema, fix)
     return schema
