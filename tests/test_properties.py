@@ -4,8 +4,10 @@
 (b) replaying only the accepted events reproduces the same state, deviations and outcome;
 (c) nothing but a typed Rejection ever comes out of ``apply`` for a bad event (no exceptions).
 
-Streams start from a random prefix of the demo course or of its maintenance variant (so every
-phase is reached) and go on with random events: valid and invalid payloads, plausible times
+Every property runs on both protocol versions: streams start from a random prefix of the demo
+course (2.0.0) or of its 1.0.0 twin (``ipt-depression@1.0.0``, without ``ending_discussed``), or
+of their maintenance variants (so every phase is reached), and go on with random events (2.0.0
+fields included, which 1.0.0 must reject as unknown): valid and invalid payloads, plausible times
 that mostly move forward and sometimes go back, offsets other than Z, and now and then a time
 that is not RFC 3339.
 """
@@ -23,8 +25,18 @@ from iptflow.engine.results import REJECTION_CODES, Accepted, Rejection
 from iptflow.research.demo import demo_events
 
 DEMO = demo_events("prop-1")
-MAINTENANCE = DEMO[:-1] + [{"type": "maintenance_started", "at": DEMO[-1]["at"], "frequency": "monthly",
-                            "planned_sessions": 3}]
+DEMO_1 = [{**DEMO[0], "protocol": "ipt-depression@1.0.0"}] + [
+    e for e in DEMO[1:] if e["type"] != "ending_discussed"]
+
+
+def _maintenance(course: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return course[:-1] + [{"type": "maintenance_started", "at": course[-1]["at"],
+                           "frequency": "monthly", "planned_sessions": 3}]
+
+
+MAINTENANCE = _maintenance(DEMO)
+MAINTENANCE_1 = _maintenance(DEMO_1)
+VERSIONS = {"2.0.0": DEMO, "1.0.0": DEMO_1}
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -34,6 +46,7 @@ TYPES = [
     "problem_area_selected", "formulation_agreed", "middle_phase_started", "termination_started",
     "progress_reviewed", "relapse_plan_recorded", "maintenance_started", "course_completed",
     "course_discontinued", "course_referred", "course_opened", "session_cancelled",
+    "ending_discussed",
 ]
 WEIGHTED_TYPES = TYPES + ["session_held"] * 6 + ["measure_recorded"] * 3 + ["session_missed"] * 2
 
@@ -50,6 +63,8 @@ def measure(draw: st.DrawFn) -> dict[str, Any]:
         fields: dict[str, Any] = {"instrument": instrument, "score": sum(items)}
         if draw(st.integers(0, 3)) > 0:
             fields["items"] = items
+        if draw(st.integers(0, 2)) == 0:
+            fields["item9"] = draw(st.one_of(st.just(items[-1]), st.integers(-1, 4), st.none()))
         return fields
     score = draw(st.one_of(st.integers(-2, 60), st.floats(-1, 60, allow_nan=False), st.booleans()))
     fields = {"instrument": instrument, "score": score}
@@ -63,7 +78,8 @@ def payload(etype: str) -> st.SearchStrategy[dict[str, Any]]:
         "measure_recorded": measure(),
         "risk_flagged": st.fixed_dictionaries({"reason": st.text(max_size=8)}),
         "risk_assessed": st.fixed_dictionaries(
-            {"level": st.sampled_from(["low", "moderate", "high"]), "safety_plan": st.booleans()}),
+            {"level": st.sampled_from(["low", "moderate", "high"]), "safety_plan": st.booleans()},
+            optional={"no_plan_reason": st.one_of(st.text(max_size=6), st.none())}),
         "diagnosis_confirmed": st.fixed_dictionaries(
             {"diagnosis": st.sampled_from(["major_depressive_disorder"] * 3 + ["ptsd"])},
             optional={"psychotic_features": st.booleans()}),
@@ -72,7 +88,8 @@ def payload(etype: str) -> st.SearchStrategy[dict[str, Any]]:
                           "techniques": st.lists(st.sampled_from(["role_play", "exposure"]), max_size=2)}),
         "problem_area_selected": st.one_of(
             st.fixed_dictionaries({"area": st.sampled_from(
-                ["grief", "role_transition", "interpersonal_deficits", "loneliness"])}),
+                ["grief", "role_transition", "interpersonal_deficits", "loneliness"])},
+                optional={"replace": st.one_of(st.booleans(), st.none())}),
             st.fixed_dictionaries({"area": st.just("role_dispute"),
                                    "stage": st.sampled_from(["renegotiation", "impasse", "dissolution"])}),
         ),
@@ -82,11 +99,14 @@ def payload(etype: str) -> st.SearchStrategy[dict[str, Any]]:
         "maintenance_started": st.fixed_dictionaries(
             {"frequency": st.sampled_from(["weekly", "biweekly", "monthly", "daily"]),
              "planned_sessions": st.integers(0, 4)}),
-        "course_discontinued": st.fixed_dictionaries({"reason": st.text(max_size=6)}),
+        "course_discontinued": st.fixed_dictionaries(
+            {"reason": st.text(max_size=6)}, optional={"handover": st.text(max_size=6)}),
         "course_referred": st.fixed_dictionaries(
-            {"reason": st.text(max_size=6)}, optional={"to": st.text(max_size=6)}),
+            {"reason": st.text(max_size=6)},
+            optional={"to": st.text(max_size=6), "handover": st.text(max_size=6)}),
         "course_opened": st.fixed_dictionaries(
-            {"course_id": st.text(max_size=4), "protocol": st.sampled_from(["ipt-depression", "nope"])},
+            {"course_id": st.text(max_size=4),
+             "protocol": st.sampled_from(["ipt-depression", "ipt-depression@1.0.0", "nope"])},
             optional={"format": st.sampled_from(["individual", "group"])}),
     }
     return fixed.get(etype, st.just({}))
@@ -120,7 +140,7 @@ def stamp(moment: datetime, style: int) -> Any:
 
 @st.composite
 def streams(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    course = draw(st.sampled_from([DEMO, DEMO, MAINTENANCE]))
+    course = draw(st.sampled_from([DEMO, DEMO, MAINTENANCE, DEMO_1, DEMO_1, MAINTENANCE_1]))
     prefix = course[: draw(st.integers(1, len(course)))]
     now = datetime.fromisoformat(prefix[-1]["at"].replace("Z", "+00:00"))
     events = []
@@ -163,6 +183,12 @@ def test_a_rejected_event_leaves_the_snapshot_unchanged(stream):
     run(*stream)
 
 
+def test_the_streams_start_on_both_versions():
+    assert Course.replay(DEMO).protocol.version == "2.0.0"
+    assert Course.replay(DEMO_1).protocol.version == "1.0.0"
+    assert Course.replay(MAINTENANCE_1).state == Course.replay(MAINTENANCE).state == "maintenance"
+
+
 @SETTINGS
 @given(streams())
 def test_replaying_the_accepted_events_reproduces_the_course(stream):
@@ -179,9 +205,9 @@ def test_replaying_the_accepted_events_reproduces_the_course(stream):
                           st.builds(lambda t, b: {"type": t, **b}, st.sampled_from(TYPES),
                                     st.dictionaries(st.text(max_size=4), junk, max_size=3))),
                 max_size=10),
-       st.integers(1, len(DEMO)))
-def test_nothing_but_a_rejection_comes_out_of_apply_for_garbage(garbage, cut):
-    course = Course.replay(DEMO[:cut])
+       st.sampled_from(sorted(VERSIONS)), st.integers(1, len(DEMO_1)))
+def test_nothing_but_a_rejection_comes_out_of_apply_for_garbage(garbage, version, cut):
+    course = Course.replay(VERSIONS[version][:cut])
     before = course.snapshot()
     for raw in garbage:
         result = course.apply(raw)  # type: ignore[arg-type]
