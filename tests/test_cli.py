@@ -120,9 +120,14 @@ def test_schema_protocol_is_a_json_schema_the_base_protocol_satisfies():
 def test_demo_runs_a_complete_course_to_remission(tmp_path):
     code, out, _ = run("demo", "--db", str(tmp_path / "demo.db"))
     assert code == 0
-    assert "result: state=completed accepted=32 rejected=0 sessions=12 deviations=0" in out
-    assert "outcome=remission" in out
-    assert "PASS" in out
+    assert "PHQ-9 17 (item 9: 1); opens the suicide risk review" in out  # the safety path
+    assert "risk moderate, safety plan reviewed; closes the suicide risk review" in out
+    assert "problem area: role transition" in out
+    assert "warning signs: withdrawing from friends, early waking, skipping meals" in out
+    assert "PHQ-9 17 at baseline, 3 at the end: 82% reduction (remission)." in out
+    assert "The course is completed after 12 sessions." in out
+    for jargon in ("PASS", "sha256", "-82.4%", "accepted="):
+        assert jargon not in out
 
 
 # --- unusable course files ------------------------------------------------------------------------

@@ -145,3 +145,20 @@ def test_cli_check_composes_an_adaptation_with_the_base_version_it_names() -> No
     code, out, _ = run("check", "--base", "ipt-depression@1.0.0",
                        str(root / "plugins" / "ptsd-2.0.0.toml"))
     assert code == 2 and "does not apply to ipt-depression 1.0.0" in out
+
+
+def test_diagrams_show_the_events_that_keep_a_course_in_its_state() -> None:
+    from iptflow.interop import diagram
+
+    registry = default_registry()
+    new = registry.resolve("ipt-depression", ["bipolar"])
+    old = registry.resolve("ipt-depression@1.0.0", ["bipolar"])
+    mermaid = diagram.to_mermaid(new, registry)
+    assert ("note left of termination : session_held, session_missed, progress_reviewed, "
+            "relapse_plan_recorded, ending_discussed") in mermaid
+    assert "in every phase: measure_recorded, risk_flagged, risk_assessed, mania_flagged" in mermaid
+    assert "ending_discussed" not in diagram.to_mermaid(old, registry)
+    assert "mania_flagged" not in diagram.to_dot(old, registry)
+    assert "(session_held, session_missed, ending_discussed)" in diagram.to_dot(new, registry)
+    assert 'data-events="session_held session_missed progress_reviewed relapse_plan_recorded ' \
+           'ending_discussed"' in diagram.to_svg(new, registry)

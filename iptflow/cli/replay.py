@@ -28,13 +28,13 @@ def render_timeline(result: ReplayResult) -> str:
         lines.append(f"course {result.course_id}: not opened")
     lines.append(f"{'line':>5}  {'event':<34} {'state after':<14} notes")
     for e in result.timeline:
-        note = ""
+        note = e.note
         if e.rejection is not None:
             r = e.rejection
             mark = "expected " if e.expected_error == r.code else ""
             note = f"{mark}REJECTED {r.code}: {r.message}"
         elif e.expected_error:
-            note = f"ACCEPTED, but {e.expected_error} was expected"
+            note += ("; " if note else "") + f"ACCEPTED, but {e.expected_error} was expected"
         for d in e.deviations:
             note += ("; " if note else "") + f"DEVIATION {d['code']}: {d['message']}"
         lines.append(f"{e.line:>5}  {str(e.event_type):<34} {str(e.state):<14} {note}".rstrip())

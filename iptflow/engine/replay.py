@@ -22,6 +22,7 @@ from iptflow.engine.jsonio import strict_loads
 from iptflow.engine.machine import describe_validation_error
 from iptflow.engine.registry import Registry, default_registry
 from iptflow.engine.results import REJECTION_CODES, Rejection
+from iptflow.engine.timeline import event_note
 from iptflow.errors import CourseFileError, ProtocolError
 
 
@@ -112,6 +113,7 @@ class TimelineEntry:
     rejection: Rejection | None = None
     deviations: list[dict[str, Any]] = field(default_factory=list)
     expected_error: str | None = None
+    note: str = ""  # what an accepted event recorded, in words (engine.timeline.event_note)
 
 
 @dataclass
@@ -241,6 +243,10 @@ def _record(
             item = {"line": seq_lines[dev.seq], "code": dev.code, "message": dev.message}
             result.deviations.append(item)
             entry.deviations.append(item)
+        if course is not None and line.event is not None:
+            titles = {name: r.title for name, r in course.protocol.reviews.items()}
+            entry.note = event_note(line.event, outcome.opened_reviews, outcome.closed_reviews,
+                                    titles)
         if line.expect_error is not None:
             result.expectations_failed.append(
                 {

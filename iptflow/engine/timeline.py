@@ -8,8 +8,10 @@ re-applies the course's accepted history to a fresh course on the same compiled 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from iptflow.engine.course import Course
@@ -71,3 +73,111 @@ def steps(course: Course) -> list[Step]:
 def phase_of(course: Course, state: str) -> str:
     """The phase a state belongs to (its own name when the protocol names no phase)."""
     return course.protocol.state_def(state).phase or state
+
+
+# -- what happened, in a clinician's words (the notes column of a timeline) ----------------------
+
+#: short names clinicians use for the shipped instruments (others are shown by their id)
+INSTRUMENT_LABELS: dict[str, str] = {
+    "phq9": "PHQ-9", "phq9a": "PHQ-A", "hamd17": "HAM-D", "ymrs": "YMRS", "srm": "SRM",
+    "ede_q": "EDE-Q", "pcl5": "PCL-5", "caps5": "CAPS-5", "binge_episodes": "binge episodes",
+    "compensatory_episodes": "compensatory episodes", "epds": "EPDS",
+}
+
+
+def instrument_label(instrument: str) -> str:
+    return INSTRUMENT_LABELS.get(instrument, instrument)
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _item9(event: dict[str, Any]) -> Any:
+    items = event.get("items")
+    if isinstance(items, list) and len(items) == 9:
+        return items[8]
+    return event.get("item9")
+
+
+def _measure_note(event: dict[str, Any]) -> str:
+    note = f"{instrument_label(str(event.get('instrument')))} {event.get('score')}"
+    item9 = _item9(event) if event.get("instrument") in ("phq9", "phq9a") else None
+    return note + (f" (item 9: {item9})" if item9 is not None else "")
+
+
+def _risk_note(event: dict[str, Any]) -> str:
+    if event.get("safety_plan"):
+        plan = "safety plan reviewed"
+    elif event.get("no_plan_reason"):
+        plan = f"no safety plan: {event['no_plan_reason']}"
+    else:
+        plan = "no safety plan"
+    return f"risk {event.get('level')}, {plan}"
+
+
+def _area_note(event: dict[str, Any]) -> str:
+    stage = f" ({event['stage']})" if event.get("stage") else ""
+    replaces = " (replaces the areas chosen before)" if event.get("replace") else ""
+    return f"problem area: {_words(str(event.get('area')))}{stage}{replaces}"
+
+
+def _ending_note(event: dict[str, Any]) -> str:
+    parts = [f"reason: {event.get('reason')}"]
+    if event.get("to"):
+        parts.append(f"to {event['to']}")
+    if event.get("handover"):
+        parts.append(f"handed over to {event['handover']}")
+    return "; ".join(parts)
+
+
+def _session_note(event: dict[str, Any]) -> str:
+    number = f"session {event['number']}" if event.get("number") else "session"
+    techniques = event.get("techniques") or []
+    return number + (f" ({', '.join(_words(t) for t in techniques)})" if techniques else "")
+
+
+_NOTES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "measure_recorded": _measure_note,
+    "risk_assessed": _risk_note,
+    "risk_flagged": lambda e: f"risk flagged: {e.get('reason')}",
+    "mania_flagged": lambda e: f"mania concern: {e.get('reason')}",
+    "diagnosis_confirmed": lambda e: _words(str(e.get("diagnosis")))
+    + (" with psychotic features" if e.get("psychotic_features") else ""),
+    "session_held": _session_note,
+    "problem_area_selected": _area_note,
+    "formulation_agreed": lambda e: f"treatment contract: {e.get('planned_sessions')} sessions",
+    "relapse_plan_recorded": lambda e: "warning signs: " + ", ".join(e.get("warning_signs") or []),
+    "maintenance_started": lambda e: f"maintenance: {e.get('frequency')}, "
+    f"{e.get('planned_sessions')} sessions",
+    "pharmacotherapy_confirmed": lambda e: f"medication: {e.get('medication')}",
+    "ending_discussed": lambda e: "the patient's feelings about ending discussed",
+    "course_discontinued": _ending_note,
+    "course_referred": _ending_note,
+}
+
+
+def event_note(
+    event: dict[str, Any],
+    opened: Iterable[str] = (),
+    closed: Iterable[str] = (),
+    review_titles: dict[str, str] | None = None,
+) -> str:
+    """What an accepted event recorded, in words: scores (with item 9), the problem area and
+    stage, warning signs, the risk level and safety plan, and the reviews it opened or closed."""
+    make = _NOTES.get(str(event.get("type")))
+    parts = [make(event)] if make is not None else []
+    titles = review_titles or {}
+    parts += [f"opens the {titles.get(r, r + ' review')}" for r in opened]
+    parts += [f"closes the {titles.get(r, r + ' review')}" for r in closed]
+    return "; ".join(p for p in parts if p)
+
+
+def change_in_words(change_pct: float | None) -> str:
+    """``-82.4`` -> ``82% reduction``; ``12.5`` -> ``13% increase`` (halves away from zero)."""
+    if change_pct is None:
+        return "change not computable (baseline 0)"
+    whole = int(Decimal(str(abs(change_pct))).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if whole == 0:
+        return "no change"
+    return f"{whole}% {'reduction' if change_pct < 0 else 'increase'}"

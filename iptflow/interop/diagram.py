@@ -37,6 +37,20 @@ def state_changing(protocol: ResolvedProtocol) -> list[TransitionDef]:
     return [t for t in protocol.transitions if t.dest is not None]
 
 
+def staying_events(protocol: ResolvedProtocol) -> tuple[list[str], dict[str, list[str]]]:
+    """Events that keep a course in its state (sessions, tasks, measures, reviews...):
+    ``(allowed in every active state, {state: the others it allows})``, in protocol order.
+    Pictures list them beside the states, so events that change no state are shown too
+    (``ending_discussed``, ``mania_flagged``...)."""
+    active = [st.name for st in protocol.states if not st.final]
+    by_state: dict[str, list[str]] = {name: [] for name in active}
+    for t in protocol.transitions:
+        if t.dest is None and t.event not in by_state[t.source[0]]:
+            by_state[t.source[0]].append(t.event)
+    everywhere = [e for e in by_state[active[0]] if all(e in by_state[s] for s in active)]
+    return everywhere, {s: [e for e in evs if e not in everywhere] for s, evs in by_state.items()}
+
+
 @dataclass
 class Provenance:
     """Which adaptation (and plugin) added what to a resolved protocol."""
@@ -248,6 +262,14 @@ def to_mermaid(protocol: ResolvedProtocol, registry: Registry | None = None) -> 
     for state in protocol.states:
         if state.added_by:
             out.append(f"  note right of {_mermaid_id(state.name)} : added by {prov.who(state.added_by)}")
+    everywhere, staying = staying_events(protocol)
+    out.append(f"  note left of {_mermaid_id(protocol.initial_state)} : in every phase: "
+               f"{', '.join(everywhere)}")
+    for name, events in staying.items():
+        if events and name != protocol.initial_state:
+            out.append(f"  note left of {_mermaid_id(name)} : {', '.join(events)}")
+        elif events:
+            out.append(f"  note left of {_mermaid_id(name)} : here: {', '.join(events)}")
     del added_colour
     return "\n".join(out) + "\n"
 
@@ -280,6 +302,7 @@ def to_dot(protocol: ResolvedProtocol, registry: Registry | None = None) -> str:
         '  edge [fontname="Helvetica", fontsize=10];',
         '  "__start__" [shape=point, label=""];',
     ]
+    everywhere, staying = staying_events(protocol)
     for name, states in phases(protocol):
         lines.append(f"  subgraph {q('cluster_' + name)} {{")
         lines.append(f"    label={q(name + ' phase' if name != 'end' else 'end of the course')};")
@@ -292,10 +315,14 @@ def to_dot(protocol: ResolvedProtocol, registry: Registry | None = None) -> str:
             if s.added_by:
                 label += f"\n+{s.added_by}"
                 attrs += added('style="rounded,filled,dashed"', s.added_by)
+            if staying.get(s.name):
+                label += "\n(" + ", ".join(staying[s.name]) + ")"
             attrs.insert(0, f"label={q(label)}")
             lines.append(f"    {q(s.name)} [{', '.join(attrs)}];")
         lines.append("  }")
     lines.append(f'  "__start__" -> {q(protocol.initial_state)};')
+    lines.append(f'  "__every_phase__" [shape=note, style=filled, fillcolor=white, '
+                 f'label={q("in every phase: " + ", ".join(everywhere))}];')
     for t in state_changing(protocol):
         reqs = edge_requirements(t, prov)
         label = t.event + (f"\n[{', '.join(reqs)}]" if reqs else "")

@@ -20,6 +20,7 @@ from iptflow.interop.diagram import (
     edge_requirements,
     phases,
     state_changing,
+    staying_events,
 )
 from iptflow.protocol.models import ResolvedProtocol, StateDef, TransitionDef
 
@@ -285,7 +286,7 @@ def _draw_start(out: list[str], layout: _Layout, initial_state: str) -> None:
 
 
 def _draw_state(out: list[str], s: StateDef, phase: str, at: Point, prov: Provenance,
-                added_colour: dict[str, str]) -> None:
+                added_colour: dict[str, str], events: list[str]) -> None:
     x, y = at
     colour = added_colour.get(s.added_by, "#333") if s.added_by else "#333"
     dash = ' stroke-dasharray="5 3"' if s.added_by else ""
@@ -295,6 +296,9 @@ def _draw_state(out: list[str], s: StateDef, phase: str, at: Point, prov: Proven
     tip = f"{s.name} ({phase} phase)" + (f", added by {prov.who(s.added_by)}" if s.added_by else "")
     if s.description:
         tip += f": {s.description}"
+    if events:  # the events that keep a course in this state
+        tip += f"; events here: {', '.join(events)}"
+        data += f' data-events="{escape(" ".join(events))}"'
     out.append(f'<g class="state" {data}>')
     out.append(f"<title>{escape(tip)}</title>")
     out.append(f'<rect x="{_fmt(x)}" y="{_fmt(y)}" width="{_BOX_W}" height="{_BOX_H}" rx="10" '
@@ -325,8 +329,10 @@ def to_svg(protocol: ResolvedProtocol, registry: Registry | None = None) -> str:
         _label(out, x, y, text, colour)
         out.append("</g>")
     _draw_start(out, layout, protocol.initial_state)
+    staying = staying_events(protocol)[1]
     for name, states in layout.groups:
         for s in states:
-            _draw_state(out, s, name, layout.pos[s.name], prov, added_colour)
+            _draw_state(out, s, name, layout.pos[s.name], prov, added_colour,
+                        staying.get(s.name, []))
     out.append("</svg>")
     return "\n".join(out) + "\n"
