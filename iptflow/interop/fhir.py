@@ -270,13 +270,17 @@ class _Builder:
             **common,
         )
         items = s.event.get("items")
-        if not items:
+        if items:
+            positions = list(enumerate(items, start=1))
+        elif s.event.get("item9") is not None:  # protocol 2.0.0: the suicide item sent alone
+            positions = [(9, s.event["item9"])]
+        else:
             self.add(total_url, total)
             return urls
         panel_url = urn(self.cid, s.seq, "panel")
         members = []
         item_resources = []
-        for pos, value in enumerate(items, start=1):
+        for pos, value in positions:
             url = urn(self.cid, s.seq, f"item-{pos}")
             codings = [coding(INSTRUMENT_SYSTEM, f"{name}-item-{pos}", f"{instrument.title} item {pos}")]
             if panel:
@@ -334,6 +338,7 @@ class _Builder:
             change = "n/a" if outcome.change_pct is None else f"{outcome.change_pct:+.1f}%"
             notes.append({"text": f"outcome ({outcome.instrument}): {readable(outcome.status)}, baseline "
                                   f"{outcome.baseline}, latest {outcome.latest}, change {change}"})
+        baseline = facts.baseline  # the outcome instrument (protocol 2.0.0: the outcome order)
         status = careplan_status(course)
         if facts.sessions_held == 0 and not course.is_closed:
             detail_status = "not-started"
@@ -356,6 +361,8 @@ class _Builder:
         }
         if self.encounters:
             activity["outcomeReference"] = [{"reference": u} for u in self.encounters]
+        if baseline is not None:
+            activity["outcomeCodeableConcept"] = [self.outcome_concept(baseline.instrument, outcome)]
         has_condition = any(s.type == "diagnosis_confirmed" for s in self.steps)
         self.entries.insert(3, (self.careplan_url, self.r4b.CarePlan(
             id=self.rid(self.careplan_url),
@@ -373,6 +380,19 @@ class _Builder:
             activity=[activity],
             note=notes,
         )))
+
+    def outcome_concept(self, name: str, outcome: Any) -> dict[str, Any]:
+        """The outcome instrument, coded like its total score (LOINC where the instrument has a
+        code, iptflow's instrument code system otherwise), and the outcome in words."""
+        instrument = self.protocol.instruments[name]
+        panel = LOINC_PANELS.get(instrument.loinc or "")
+        codings = [coding(INSTRUMENT_SYSTEM, name, f"{instrument.title} total score")]
+        if instrument.loinc:
+            codings.insert(0, coding(LOINC, instrument.loinc, panel["total"] if panel else None))
+        text = f"outcome measured on {instrument.title}"
+        if outcome is not None:
+            text += f": {readable(outcome.status)} ({outcome.baseline} -> {outcome.latest})"
+        return {"coding": codings, "text": text}
 
     def provenances(self) -> None:
         registry = self.course.compiled.registry
