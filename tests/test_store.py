@@ -190,7 +190,8 @@ def test_export_then_replay_and_import_round_trip(store: Store, tmp_path: Path):
     assert [d.code for d in original.deviations] == ["session_gap"]
     path = tmp_path / "dev-1.jsonl"
     path.write_text(store.export_course_file("dev-1"), encoding="utf-8")
-    assert [json.loads(line) for line in path.read_text().splitlines()] == events
+    pinned = [{**events[0], "protocol": "ipt-depression@2.0.0"}, *events[1:]]  # its version
+    assert [json.loads(line) for line in path.read_text().splitlines()] == pinned
 
     replayed = replay_file(path)
     assert replayed.exit_status == 0 and replayed.course is not None

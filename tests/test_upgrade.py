@@ -24,6 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from iptflow.cli import cli
+from iptflow.engine.replay import replay_file
 from iptflow.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,6 +120,19 @@ def test_every_course_loads_to_exactly_its_old_snapshot(old_store) -> None:
                     } == before["row"], course_id
 
 
+def test_an_old_course_exported_names_1_0_0_and_replays_to_its_snapshot(old_store, tmp_path) -> None:
+    db, old, _ = old_store
+    with Store.open(db) as store:
+        for course_id, before in old["courses"].items():
+            text = store.export_course_file(course_id)
+            assert json.loads(text.splitlines()[0])["protocol"] == "ipt-depression@1.0.0"
+            path = tmp_path / f"{course_id}.course.jsonl"
+            path.write_text(text, encoding="utf-8")
+            result = replay_file(path)
+            assert result.exit_status == 0, course_id
+            assert result.course.snapshot() == before["snapshot"], course_id
+
+
 def test_old_courses_go_on_under_1_0_0_and_new_ones_open_under_2_0_0(old_store, tmp_path) -> None:
     db, old, _ = old_store
     copy = tmp_path / "copy.db"
@@ -139,4 +153,7 @@ def test_old_courses_go_on_under_1_0_0_and_new_ones_open_under_2_0_0(old_store, 
         assert store.open_course({"type": "course_opened", "at": at, "course_id": "new-1",
                                   "protocol": "ipt-depression"}).ok
         assert store.get("new-1").protocol.version == "2.0.0"
+        assert [r.id for r in store.list(protocol="ipt-depression@2.0.0")] == ["new-1"]
+        assert len(store.list(protocol="ipt-depression@1.0.0")) == len(old["courses"])
+        assert len(store.list(protocol="ipt-depression")) == len(old["courses"]) + 1
         assert store.verify().ok

@@ -185,7 +185,7 @@ def show(course_id: str, db_path: str, as_json: bool, verify_hashes: bool) -> No
 
 @course.command("list")
 @click.option("--state", help="Only courses in this state.")
-@click.option("--protocol", help="Only courses of this protocol id.")
+@click.option("--protocol", help="Only courses of this protocol: ID (every version) or ID@VERSION.")
 @click.option("--adaptation", help="Only courses with this adaptation.")
 @db_option
 @json_option

@@ -19,6 +19,7 @@ from sqlite_utils import Database
 from iptflow.engine.course import Course
 from iptflow.engine.registry import Registry, default_registry
 from iptflow.store.errors import CorruptCourse, HashMismatch, InvalidArgument, UnknownCourse
+from iptflow.store.hashing import decode_event, encode_event
 from iptflow.store.loading import PinnedProtocols, load_course
 from iptflow.store.recorder import Recorder, utc_now
 from iptflow.store.rows import CourseRow, Problem, SimulationRun, StoredEvent, VerifyReport
@@ -198,7 +199,8 @@ class StoreReader:
         adaptation: str | None = None,
         synthetic: bool | None = None,
     ) -> list[CourseRow]:
-        """Course rows, by id, filtered by state, protocol id, adaptation and synthetic flag."""
+        """Course rows, by id, filtered by state, protocol (``id``: every version, or
+        ``id@version``), adaptation and synthetic flag."""
         rows = self.recorder.course_rows(
             state=state, protocol=protocol, adaptation=adaptation, synthetic=synthetic
         )
@@ -209,12 +211,20 @@ class StoreReader:
 
     # -- course files ----------------------------------------------------------------------------
     def export_course_file(self, course_id: str, *, verify: bool = False) -> str:
-        """The course as a course file (SPEC §6): its stored events, one per line, as given.
+        """The course as a course file (SPEC §6): its stored events, one per line, as given,
+        except that ``course_opened`` names the protocol version the course runs on
+        (``ipt-depression`` becomes ``ipt-depression@1.0.0``), so that the file replays under
+        the same rules after a newer version is installed.
 
         With ``verify``, raises :class:`HashMismatch` unless every event matches its hash.
         """
-        _, rows = self._read_log(course_id, verify)
-        return "".join(f"{r['body']}\n" for r in rows)
+        row, rows = self._read_log(course_id, verify)
+        bodies = [r["body"] for r in rows]
+        opened = decode_event(bodies[0])
+        if isinstance(opened.get("protocol"), str) and "@" not in opened["protocol"]:
+            pinned = f"{row['protocol_id']}@{row['protocol_version']}"
+            bodies[0] = encode_event({**opened, "protocol": pinned})
+        return "".join(f"{body}\n" for body in bodies)
 
     # -- audit and research -----------------------------------------------------------------------
     def verify(self, *, integrity: bool = True) -> VerifyReport:

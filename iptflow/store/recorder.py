@@ -194,14 +194,19 @@ class Recorder:
         adaptation: str | None = None,
         synthetic: bool | None = None,
     ) -> list[Row]:
-        """Course rows by id, filtered by state, protocol id, adaptation and synthetic flag."""
+        """Course rows by id, filtered by state, protocol (``id``: every version, or
+        ``id@version``), adaptation and synthetic flag."""
         where, params = [], []
         if state is not None:
             where.append("state = ?")
             params.append(state)
         if protocol is not None:
+            protocol_id, at, version = protocol.partition("@")
             where.append("protocol_id = ?")
-            params.append(protocol)
+            params.append(protocol_id)
+            if at:
+                where.append("protocol_version = ?")
+                params.append(version)
         if adaptation is not None:
             self._check_adaptation_rows(adaptation)
             where.append("id IN (SELECT course_id FROM course_adaptations WHERE adaptation = ?)")
