@@ -162,3 +162,17 @@ def test_diagrams_show_the_events_that_keep_a_course_in_its_state() -> None:
     assert "(session_held, session_missed, ending_discussed)" in diagram.to_dot(new, registry)
     assert 'data-events="session_held session_missed progress_reviewed relapse_plan_recorded ' \
            'ending_discussed"' in diagram.to_svg(new, registry)
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "2.0.0"])
+@pytest.mark.parametrize("adaptations", [[], ["adolescent"], ["bipolar"], ["bulimia"], ["ptsd"]],
+                         ids=lambda a: "+".join(a) or "base")
+def test_generate_covers_every_route_and_requirement_of_both_versions(version, adaptations) -> None:
+    from iptflow.research.generate import cover_transitions
+
+    compiled = default_registry().compile(f"ipt-depression@{version}", adaptations)
+    courses, uncovered, unfailed = cover_transitions(compiled)
+    assert uncovered == []
+    # format_offered cannot fail where every format is offered (bulimia offers group too)
+    assert [n for n in unfailed if n != "format_offered"] == []
+    assert courses
