@@ -176,3 +176,12 @@ def test_generate_covers_every_route_and_requirement_of_both_versions(version, a
     # format_offered cannot fail where every format is offered (bulimia offers group too)
     assert [n for n in unfailed if n != "format_offered"] == []
     assert courses
+
+
+def test_every_shipped_version_checks_and_lints_clean() -> None:
+    root = Path(__file__).resolve().parents[1]
+    files = sorted((root / "protocols").glob("*/*.toml")) + sorted((root / "plugins").glob("*.toml"))
+    assert len(files) == 10
+    code, out, _ = run("check", *map(str, files))
+    assert code == 0, out
+    assert "lint" not in out

@@ -124,7 +124,8 @@ def outcome_measure_in_state(
     names = outcome_instruments(course)
     if not names:
         return f"no outcome instrument (no baseline) to measure in {state}"
-    since = event.at - timedelta(days=within_days) if within_days is not None else None
+    now = getattr(event, "at", None) or course.facts.last_at  # "what is due" asks without an event
+    since = now - timedelta(days=within_days) if within_days is not None and now else None
     for m in course.facts.measures:
         if m.state == state and m.instrument in names and (since is None or m.at >= since):
             return None

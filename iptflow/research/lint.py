@@ -161,8 +161,11 @@ def _event_findings(p: ResolvedProtocol, registry: Registry) -> list[Finding]:
         if isinstance(ev, str):
             referred.setdefault(ev, f"requirements.{name}")
     adaptation_plugins = {registry.adaptations[a][1] for a in p.adaptations if a in registry.adaptations}
+    # an event another version of the plugin's adaptations allows is absent from this one on purpose
+    other_versions = {t.event for versions in registry.adaptation_versions.values()
+                      for a, plugin in versions if plugin in adaptation_plugins for t in a.transitions}
     for ev, plugin in sorted(registry.event_plugins.items()):
-        if plugin in adaptation_plugins:
+        if plugin in adaptation_plugins and ev not in other_versions - in_transitions:
             referred.setdefault(ev, f"plugin {plugin}")
     return [Finding("event_allowed_nowhere", f"{ev} is referred to but no transition allows it", place)
             for ev, place in sorted(referred.items())
