@@ -108,7 +108,9 @@ class _Sim:
         return result.ok
 
     def end(self, etype: str, reason: str) -> None:
-        self.fire({"type": etype, "reason": reason})
+        assert self.course is not None and self.clinician is not None
+        # the clinician's payload names who holds an open review (handover, protocol 2.0.0)
+        self.fire({**self.clinician.payload(self.course, etype), "reason": reason})
 
 
 def _opening(sim: _Sim) -> dict[str, Any]:
