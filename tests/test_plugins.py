@@ -221,7 +221,7 @@ def test_register_deviation_checks_with_events_is_called_only_for_those_events()
     course = Course.open({"type": "course_opened", "at": "2025-01-06T09:00:00Z", "course_id": "t",
                           "protocol": "ipt-depression", "adaptations": ["tally"]}, registry)
     for event in [
-        {"type": "measure_recorded", "instrument": "phq9", "score": 22},
+        {"type": "measure_recorded", "instrument": "phq9", "score": 22, "item9": 0},
         {"type": "diagnosis_confirmed", "diagnosis": "major_depressive_disorder"},
         {"type": "treatment_started"},
         {"type": "session_held"},
@@ -278,11 +278,19 @@ def test_core_checks_declare_their_events_through_the_hook_like_any_plugin() -> 
         "session_gap": frozenset({"session_held"}),
         "missed_sessions": frozenset({"session_missed"}),
         "non_response": frozenset({"session_held"}),
+        # protocol 2.0.0's checks (excluded_technique is the ptsd adaptation's)
+        "recurrence": frozenset({"measure_recorded"}),
+        "no_safety_plan": frozenset({"risk_assessed"}),
+        "closed_with_open_review": frozenset({"course_discontinued", "course_referred"}),
+        "excluded_technique": frozenset({"session_held"}),
     }
-    compiled = registry.compile("ipt-depression")
-    assert {c.code: c.events for c in compiled.checks} == {
-        code: registry.check_events[code] for code in registry.check_events}
-    assert [c.code for c in compiled.checks_for["measure_recorded"]] == []
+    old = registry.compile("ipt-depression@1.0.0")
+    assert {c.code: c.events for c in old.checks} == {
+        code: registry.check_events[code]
+        for code in ("long_initial_phase", "session_gap", "missed_sessions", "non_response")}
+    assert [c.code for c in old.checks_for["measure_recorded"]] == []
+    new = registry.compile("ipt-depression")
+    assert [c.code for c in new.checks_for["measure_recorded"]] == ["recurrence"]
 
 
 def test_every_hook_is_called_through_pluggy_one_plugin_at_a_time() -> None:
@@ -315,7 +323,7 @@ def test_every_hook_is_called_through_pluggy_one_plugin_at_a_time() -> None:
     calls.clear()
     course = Course.open({"type": "course_opened", "at": "2025-01-06T09:00:00Z", "course_id": "p",
                           "protocol": "ipt-depression"}, registry)
-    for event in [{"type": "measure_recorded", "instrument": "phq9", "score": 22},
+    for event in [{"type": "measure_recorded", "instrument": "phq9", "score": 22, "item9": 0},
                   {"type": "diagnosis_confirmed", "diagnosis": "major_depressive_disorder"},
                   {"type": "treatment_started"}]:
         assert course.apply({"at": "2025-01-07T09:00:00Z", **event}).ok

@@ -148,7 +148,7 @@ def test_cli_check_composes_an_adaptation_with_the_base_version_it_names() -> No
 
 
 def test_diagrams_show_the_events_that_keep_a_course_in_its_state() -> None:
-    from iptflow.interop import diagram
+    from iptflow.interop import diagram, svg
 
     registry = default_registry()
     new = registry.resolve("ipt-depression", ["bipolar"])
@@ -161,7 +161,7 @@ def test_diagrams_show_the_events_that_keep_a_course_in_its_state() -> None:
     assert "mania_flagged" not in diagram.to_dot(old, registry)
     assert "(session_held, session_missed, ending_discussed)" in diagram.to_dot(new, registry)
     assert 'data-events="session_held session_missed progress_reviewed relapse_plan_recorded ' \
-           'ending_discussed"' in diagram.to_svg(new, registry)
+           'ending_discussed"' in svg.to_svg(new, registry)
 
 
 @pytest.mark.parametrize("version", ["1.0.0", "2.0.0"])

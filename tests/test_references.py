@@ -18,7 +18,7 @@ from iptflow.protocol.references import Finding, check_references, params_proble
 from iptflow.research.check import check_file
 from iptflow.research.lint import lint_protocol
 
-BASE = Path(protocols_init).with_name("ipt-depression.toml")
+BASE = Path(protocols_init).with_name("ipt-depression") / "1.0.0.toml"
 
 
 def base_data() -> dict[str, Any]:

@@ -78,7 +78,7 @@ COMBINATIONS = [[], ["adolescent"], ["bipolar"], ["bulimia"], ["ptsd"], ["bipola
 def _bulimia_ready(registry: Registry, fmt: str) -> Course:
     course = Course.open({"type": "course_opened", "at": AT, "course_id": f"b-{fmt}", "format": fmt,
                           "protocol": "ipt-depression", "adaptations": ["bulimia"]}, registry)
-    for event in ({"type": "measure_recorded", "instrument": "phq9", "score": 14},
+    for event in ({"type": "measure_recorded", "instrument": "phq9", "score": 14, "item9": 0},
                   {"type": "diagnosis_confirmed", "diagnosis": "binge_eating_disorder"},
                   {"type": "medical_clearance_recorded"}):
         assert course.apply({"at": AT, **event}).ok

@@ -28,9 +28,29 @@ from iptflow.engine.replay import replay_file
 from iptflow.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the last commit before protocol versions ("testing (the pytest plugin) stays iptflow.testing")
+#: a release before protocol versions ("testing (the pytest plugin) stays iptflow.testing")
 OLD_RELEASE = "89b7596"
+#: the subject of the commit that brought protocol versions: its parent is the release just
+#: before them, wherever the history puts it (tested too when the history has it)
+FIRST_VERSIONS_COMMIT = "Protocol 2.0.0 beside 1.0.0"
 WRITER = Path(__file__).parent / "upgrade" / "write_old_store.py"
+
+
+def _releases() -> list[str]:
+    """The releases to upgrade from: OLD_RELEASE, and the parent of the versions commit."""
+    releases = [OLD_RELEASE]
+    git = shutil.which("git")
+    if git is None:
+        return releases
+    found = subprocess.run([git, "-C", str(ROOT), "log", "--format=%H", "--fixed-strings",
+                            f"--grep={FIRST_VERSIONS_COMMIT}", "HEAD"],
+                           capture_output=True, text=True, check=False).stdout.split()
+    if found:
+        parent = subprocess.run([git, "-C", str(ROOT), "rev-parse", "--short=7", f"{found[-1]}^"],
+                                capture_output=True, text=True, check=False).stdout.strip()
+        if parent and not OLD_RELEASE.startswith(parent) and not parent.startswith(OLD_RELEASE):
+            releases.append(parent)
+    return releases
 
 pytestmark = pytest.mark.upgrade
 
@@ -45,14 +65,14 @@ def _run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)
 
 
-def _old_release() -> Path:
-    """The python of a venv with the old release installed (built once per commit)."""
+def _old_release(release: str) -> Path:
+    """The python of a venv with an old release installed (built once per commit)."""
     git = shutil.which("git")
     if git is None:
         _missing("git (to build the old release from the history)")
-    found = _run([git, "-C", str(ROOT), "rev-parse", "--verify", f"{OLD_RELEASE}^{{commit}}"])
+    found = _run([git, "-C", str(ROOT), "rev-parse", "--verify", f"{release}^{{commit}}"])
     if found.returncode != 0:
-        _missing(f"commit {OLD_RELEASE} in the git history (a shallow clone lacks it)")
+        _missing(f"commit {release} in the git history (a shallow clone lacks it)")
     commit = found.stdout.strip()
     home = Path(tempfile.gettempdir()) / f"iptflow-upgrade-{commit[:12]}"
     python = home / "venv" / "bin" / "python"
@@ -65,20 +85,22 @@ def _old_release() -> Path:
     with archive.open("wb") as out:
         made = subprocess.run([git, "-C", str(ROOT), "archive", commit], stdout=out, check=False)
     if made.returncode != 0:
-        _missing(f"a git archive of {OLD_RELEASE}")
+        _missing(f"a git archive of {release}")
     with tarfile.open(archive) as tar:
         tar.extractall(source, filter="data")
     venv.EnvBuilder(with_pip=True).create(home / "venv")
     installed = _run([str(python), "-m", "pip", "install", "--quiet", str(source)])
     if installed.returncode != 0:
-        _missing(f"the package index to install release {OLD_RELEASE}: {installed.stderr[-500:]}")
+        _missing(f"the package index to install release {release}: {installed.stderr[-500:]}")
     (home / "installed").write_text(commit, encoding="utf-8")
     return python
 
 
-@pytest.fixture(scope="module")
-def old_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], Path]:
-    python = _old_release()
+@pytest.fixture(scope="module", params=_releases())
+def old_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any], Path]:
+    python = _old_release(request.param)
     work = tmp_path_factory.mktemp("upgrade")
     courses = python.parents[2] / "src" / "tests" / "courses"
     db, report = work / "old.db", work / "old.json"

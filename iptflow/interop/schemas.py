@@ -24,20 +24,18 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Union
+from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
 from iptflow.builtins.events import BASE_EVENT_TYPES
 from iptflow.builtins.events_v2 import EVENT_TYPES_2
 from iptflow.engine.events import _RFC3339, EventType
+from iptflow.engine.registry import Registry, default_registry
 from iptflow.engine.replay import Expectation
 from iptflow.engine.results import REJECTION_CODES
 from iptflow.protocol.models import AdaptationDef, ProtocolDef
 from iptflow.protocol.variants import VariantDef
-
-if TYPE_CHECKING:
-    from iptflow.engine.registry import Registry
 
 KINDS = ("protocol", "variant", "adaptation", "event", "course-file")
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -84,8 +82,6 @@ def _event_types(
 ) -> list[EventType]:
     if protocol is not None:
         if registry is None:
-            from iptflow.engine.registry import default_registry
-
             registry = default_registry()
         compiled = registry.compile(protocol, adaptations)
         return [compiled.event_types[name] for name in sorted(compiled.event_types)]
