@@ -102,8 +102,12 @@ def _item9(event: dict[str, Any]) -> Any:
 
 def _measure_note(event: dict[str, Any]) -> str:
     note = f"{instrument_label(str(event.get('instrument')))} {event.get('score')}"
-    item9 = _item9(event) if event.get("instrument") in ("phq9", "phq9a") else None
-    return note + (f" (item 9: {item9})" if item9 is not None else "")
+    if event.get("instrument") not in ("phq9", "phq9a"):
+        return note
+    item9 = _item9(event)
+    if item9 is not None:
+        return note + f" (item 9: {item9})"
+    return note + (" (item 9 not recorded)" if event.get("score") else "")
 
 
 def _risk_note(event: dict[str, Any]) -> str:
