@@ -43,8 +43,10 @@ def register_adaptations(register: Callable[[AdaptationDef], None]) -> None:
 
     :param register: call with an :class:`~iptflow.AdaptationDef`: its states,
         transitions, requirements (named guards), instruments, problem areas, session range,
-        review session, indications, formats, reviews, deviations and incompatibilities. Use
-        :func:`iptflow.load_adaptation` to read one from a TOML file next to your module.
+        review session, indications, formats, reviews, deviations and incompatibilities, and
+        the versions of the base protocol it applies to (``base_versions``; register one per
+        version of the adaptation). Use :func:`iptflow.load_adaptation` to read one from a TOML
+        file next to your module.
     """
 
 
@@ -76,6 +78,8 @@ def register_events(register: Callable[[EventType], None]) -> None:
     """Register event types: a pydantic model (subclass of :class:`iptflow.Event`
     with ``type: Literal["name"]``) and optional ``check`` (protocol-dependent validation,
     failures are ``invalid_event``) and ``effect`` (how an accepted event changes facts).
+    A later model of an existing event (more fields) is registered with ``revision=2`` (3...);
+    a protocol uses it for the events its ``event_revisions`` table names.
 
     :param register: call with an :class:`~iptflow.EventType`.
     """
