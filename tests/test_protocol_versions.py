@@ -185,3 +185,15 @@ def test_every_shipped_version_checks_and_lints_clean() -> None:
     code, out, _ = run("check", *map(str, files))
     assert code == 0, out
     assert "lint" not in out
+
+
+def test_check_composes_a_variant_with_the_adaptation_version_for_its_base(tmp_path: Path) -> None:
+    for extends in ("ipt-depression@1.0.0", "ipt-depression"):
+        path = tmp_path / "v.toml"
+        path.write_text(f'id = "brief-bipolar"\nversion = "1.0.0"\ntitle = "Brief IPSRT"\n'
+                        f'extends = "{extends}"\nadaptations = ["bipolar"]\n', encoding="utf-8")
+        code, out, _ = run("check", str(path))
+        assert code == 0, out
+        registry = Registry(protocol_dirs=[tmp_path])
+        has_flag = "mania_flagged" in registry.resolve("brief-bipolar").event_types
+        assert has_flag == (extends == "ipt-depression")

@@ -174,8 +174,8 @@ class _Checker:
         base = self.base_protocol(v.extends, ("extends",))
         adaptations = []
         for i, name in enumerate(v.adaptations):
-            if name in self.registry.adaptations:
-                adaptations.append(self.registry.adaptations[name][0])
+            if name in self.registry.adaptations:  # the version that applies to the base's
+                adaptations.append(self.registry.adaptation(name, base.version if base else None))
             else:
                 known = ", ".join(sorted(self.registry.adaptations)) or "none installed"
                 self.add(("adaptations", i), f"unknown adaptation {name!r} (known: {known})")
