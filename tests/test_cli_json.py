@@ -243,7 +243,7 @@ def test_an_unwritable_output_is_one_line_exit_2_and_nothing_written(
 def test_a_nonexistent_protocols_dir_is_exit_2_for_every_command(tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-dir")
     runs = {
-        "check": ["check", str(ROOT / "protocols" / "ipt-depression.toml")],
+        "check": ["check", str(ROOT / "protocols" / "ipt-depression" / "2.0.0.toml")],
         "generate": ["generate", "ipt-depression", "--random", "1", "--out", str(tmp_path / "g")],
         "protocols": ["protocols"],
         "show": ["show", "ipt-depression"],
