@@ -197,3 +197,19 @@ def test_check_composes_a_variant_with_the_adaptation_version_for_its_base(tmp_p
         registry = Registry(protocol_dirs=[tmp_path])
         has_flag = "mania_flagged" in registry.resolve("brief-bipolar").event_types
         assert has_flag == (extends == "ipt-depression")
+
+
+def test_the_simulated_clinician_measures_bulimia_2_0_on_binge_episodes() -> None:
+    from collections import Counter
+
+    from iptflow.research.model import TrajectoryModel
+    from iptflow.research.simulate import simulate_course
+
+    registry = default_registry()
+    for version, instrument in (("1.0.0", "phq9"), ("2.0.0", "binge_episodes")):
+        compiled = registry.compile(f"ipt-depression@{version}", ["bulimia"])
+        courses = [simulate_course(compiled, TrajectoryModel(), 1, i) for i in range(30)]
+        assert {c.facts.baseline.instrument for c in courses} == {instrument}
+        statuses = Counter(c.outcome.status for c in courses if c.outcome is not None)
+        assert statuses["remission"] > 0, statuses  # compensatory episodes are measured too
+        assert sum(c.state == "completed" for c in courses) > 15

@@ -50,7 +50,7 @@ class Symptoms(_Section):
     other_instruments_level: float = Field(0.1, ge=0.0, le=1.0,
                                            description="non-primary measures, as a fraction of their range")
     instrument_preference: list[str] = Field(
-        default_factory=lambda: ["phq9a", "pcl5", "phq9"],
+        default_factory=lambda: ["phq9a", "pcl5", "binge_episodes", "phq9"],
         description="the primary instrument used, first one the protocol has (else its first primary)",
     )
 

@@ -76,10 +76,17 @@ class _Sim:
         inst = self.compiled.protocol.instruments[instrument]
         base = course.facts.baseline
         primary = base.instrument if base is not None else self.clinician_primary()
-        level = self.severity() if instrument == primary else self.model.symptoms.other_instruments_level
+        tracks = instrument == primary or instrument in self.companions(primary)
+        level = self.severity() if tracks else self.model.symptoms.other_instruments_level
         top = inst.max if inst.max is not None else inst.min + 20
         value = inst.min + level * (top - inst.min)
         return int(round(value)) if inst.integer else round(value, 1)
+
+    def companions(self, primary: str) -> list[str]:
+        """Instruments the outcome of ``primary`` also looks at (bulimia 2.0.0: compensatory
+        episodes beside binge episodes): measured with it, they follow the same severity."""
+        rules = self.compiled.protocol.instruments[primary].outcome
+        return [r.also.instrument for r in rules if r.also is not None]
 
     def clinician_primary(self) -> str:
         assert self.clinician is not None
@@ -248,6 +255,9 @@ def _session_week(sim: _Sim, interval: float) -> bool:
     held = course.facts.sessions_held
     if held % model.symptoms.measure_every_sessions == 0:
         sim.fire(clinician.measure(course, "baseline"))
+        base = course.facts.baseline
+        for companion in sim.companions(base.instrument) if base is not None else ():
+            sim.fire(clinician.measure(course, companion))
     if (held == course.protocol.review_session and _improvement(course) < 25
             and rng.random() < model.referral.non_responder_probability):
         sim.end("course_referred", "no response at the review session")
