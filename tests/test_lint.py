@@ -29,7 +29,8 @@ def test_shipped_protocols_are_clean(adaptations):
     assert lint_protocol("ipt-depression", adaptations) == []
 
 
-def test_variant_with_empty_session_range(tmp_path):
+def test_variant_with_empty_session_range_does_not_resolve(tmp_path):
+    """min above max is an error (the protocol cannot run), not a lint finding."""
     reg = registry_with(tmp_path, "v.toml", """
 id = "ipt-empty"
 version = "1.0.0"
@@ -38,8 +39,8 @@ extends = "ipt-depression"
 session_range = { min = 10, max = 8 }
 """)
     findings = lint_protocol("ipt-empty", registry=reg)
-    assert codes(findings) == [("empty_session_range", "session_range")]
-    assert "10-8" in findings[0].message
+    assert [f.code for f in findings] == ["unresolvable"]
+    assert "the session range 10-8 is empty (min above max)" in findings[0].message
 
 
 def test_variant_with_review_session_beyond_range_and_impossible_requirements(tmp_path):
@@ -133,14 +134,15 @@ def test_iptflow_check_reports_lint_findings(tmp_path):
 
     from iptflow.cli import cli
 
-    variant = tmp_path / "empty.toml"
-    variant.write_text('id = "ipt-empty"\nversion = "1.0.0"\ntitle = "broken"\n'
-                       'extends = "ipt-depression"\nsession_range = { min = 10, max = 8 }\n')
+    variant = tmp_path / "odd.toml"
+    variant.write_text('id = "ipt-odd"\nversion = "1.0.0"\ntitle = "odd"\n'
+                       'extends = "ipt-depression"\nsession_range = { min = 8, max = 8 }\n'
+                       'review_session = 10\n')
     result = CliRunner().invoke(cli, ["check", str(variant)])
     assert result.exit_code == 1
-    assert f"{variant}: lint: session_range: empty_session_range: the session range 10-8 is empty" in (
-        result.output)
+    assert (f"{variant}: lint: review_session: review_session_out_of_range: the review session 10 "
+            "lies beyond the session range 8-8") in result.output
     as_json = CliRunner().invoke(cli, ["check", str(variant), "--json"])
-    assert json.loads(as_json.output)["lint"][0]["code"] == "empty_session_range"
+    assert json.loads(as_json.output)["lint"][0]["code"] == "review_session_out_of_range"
     clean = CliRunner().invoke(cli, ["check", str(BASE)])
     assert clean.exit_code == 0 and "lint" not in clean.output

@@ -4,21 +4,27 @@ A check is ``fn(course, event, **params) -> str | None``. It runs after an event
 every guard and *before* its effects, so it sees the course as it was and the event about to
 be accepted; a message means the deviation is raised by this event. Protocol files list the
 checks in the order deviations raised by one event are reported. Each is registered with the
-event types it applies to (``register(name, fn, events=...)``, as any plugin can).
+event types it applies to (``register(name, fn, events=...)``, as any plugin can). The
+annotations of the parameters say what a protocol may give them (validated like guards').
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+from pydantic import Field
+
+from iptflow.builtins.guards import Count, Days
 from iptflow.protocol.instruments import reduction_pct
 
 if TYPE_CHECKING:
     from iptflow.engine.course import Course
 
 CheckFn = Callable[..., "str | None"]
+
+Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 
 BUILTIN_CHECKS: dict[str, tuple[CheckFn, tuple[str, ...] | None]] = {}  # name -> (fn, events)
 
@@ -35,7 +41,7 @@ def check(name: str, events: tuple[str, ...] | None = None) -> Callable[[CheckFn
 
 
 @check("long_initial_phase", events=("middle_phase_started",))
-def long_initial_phase(course: Course, event: Any, max_sessions: int = 4) -> str | None:
+def long_initial_phase(course: Course, event: Any, max_sessions: Count = 4) -> str | None:
     if event.type != "middle_phase_started":
         return None
     held = course.facts.sessions_held
@@ -45,7 +51,7 @@ def long_initial_phase(course: Course, event: Any, max_sessions: int = 4) -> str
 
 
 @check("session_gap", events=("session_held",))
-def session_gap(course: Course, event: Any, days: float = 14) -> str | None:
+def session_gap(course: Course, event: Any, days: Days = 14) -> str | None:
     if event.type != "session_held" or course.state not in course.protocol.acute_states:
         return None
     previous = course.facts.last_session_at
@@ -61,7 +67,7 @@ def session_gap(course: Course, event: Any, days: float = 14) -> str | None:
 
 
 @check("missed_sessions", events=("session_missed",))
-def missed_sessions(course: Course, event: Any, run: int = 3) -> str | None:
+def missed_sessions(course: Course, event: Any, run: Count = 3) -> str | None:
     if event.type != "session_missed":
         return None
     if course.facts.missed_run + 1 == run:
@@ -70,7 +76,7 @@ def missed_sessions(course: Course, event: Any, run: int = 3) -> str | None:
 
 
 @check("non_response", events=("session_held",))
-def non_response(course: Course, event: Any, min_reduction_pct: float = 25) -> str | None:
+def non_response(course: Course, event: Any, min_reduction_pct: Percent = 25) -> str | None:
     facts = course.facts
     review = course.protocol.review_session
     if event.type != "session_held" or facts.sessions_held + 1 != review:

@@ -3,17 +3,33 @@
 A guard is ``fn(course, event, **params) -> str | None``: ``None`` when the requirement
 holds, otherwise what is missing, in words a clinician understands. Guards only read;
 they never change the course. Plugins add guards through the ``register_guards`` hook.
+
+The annotations of the parameters say what a protocol may give them: ``iptflow check`` and
+the compiler validate every requirement's ``params`` against them (strictly, ranges included:
+:func:`iptflow.protocol.references.params_problem`), so a guard never sees ``count = "2"``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import Field
+
+from iptflow.protocol.references import params_rule
 
 if TYPE_CHECKING:
     from iptflow.engine.course import Course
 
 GuardFn = Callable[..., "str | None"]
+
+Count = Annotated[int, Field(ge=1)]
+"""How many times something must have happened (at least once)."""
+Sessions = Annotated[int, Field(ge=0)]
+"""A number of sessions, zero included."""
+Days = Annotated[float, Field(gt=0, le=36525, allow_inf_nan=False)]
+"""A positive number of days, at most a century."""
+Age = Annotated[int, Field(ge=0, le=150)]
 
 BUILTIN_GUARDS: dict[str, GuardFn] = {}
 
@@ -79,7 +95,7 @@ def review_open(course: Course, event: Any, review: str) -> str | None:
 
 @guard("event_recorded")
 def event_recorded(
-    course: Course, event: Any, event_type: str, state: str | None = None, count: int = 1
+    course: Course, event: Any, event_type: str, state: str | None = None, count: Count = 1
 ) -> str | None:
     done = course.facts.count(event_type, state)
     if done >= count:
@@ -91,7 +107,7 @@ def event_recorded(
 
 @guard("sessions_held_at_least")
 def sessions_held_at_least(
-    course: Course, event: Any, count: int, state: str | None = None
+    course: Course, event: Any, count: Count, state: str | None = None
 ) -> str | None:
     facts = course.facts
     held = facts.sessions_by_state.get(state, 0) if state else facts.sessions_held
@@ -123,7 +139,7 @@ def _remaining(course: Course) -> int | None:
 
 
 @guard("remaining_sessions_at_most")
-def remaining_sessions_at_most(course: Course, event: Any, sessions: int) -> str | None:
+def remaining_sessions_at_most(course: Course, event: Any, sessions: Sessions) -> str | None:
     remaining = _remaining(course)
     if remaining is None:
         return "no treatment contract: the number of remaining sessions is unknown"
@@ -133,7 +149,7 @@ def remaining_sessions_at_most(course: Course, event: Any, sessions: int) -> str
 
 
 @guard("remaining_sessions_above")
-def remaining_sessions_above(course: Course, event: Any, sessions: int) -> str | None:
+def remaining_sessions_above(course: Course, event: Any, sessions: Sessions) -> str | None:
     remaining = _remaining(course)
     if remaining is not None and remaining <= sessions:
         return (
@@ -158,7 +174,7 @@ def measure_in_state(
 
 
 @guard("measure_recorded")
-def measure_recorded(course: Course, event: Any, instrument: str, count: int = 1) -> str | None:
+def measure_recorded(course: Course, event: Any, instrument: str, count: Count = 1) -> str | None:
     done = sum(1 for m in course.facts.measures if m.instrument == instrument)
     if done >= count:
         return None
@@ -227,8 +243,15 @@ def planned_not_below_held(course: Course, event: Any) -> str | None:
     return None
 
 
+def _ages_ordered(params: Mapping[str, Any]) -> str | None:
+    if params["min"] > params["max"]:
+        return f"the age range {params['min']}-{params['max']} is empty (min above max)"
+    return None
+
+
 @guard("patient_age_between")
-def patient_age_between(course: Course, event: Any, min: int, max: int) -> str | None:
+@params_rule(_ages_ordered)
+def patient_age_between(course: Course, event: Any, min: Age, max: Age) -> str | None:
     age = event.patient.age if event.patient is not None else None
     if age is None:
         return f"the patient's age is required (this protocol is for ages {min}-{max})"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from iptflow.builtins.guards import guard
+from iptflow.builtins.guards import Days, guard
 
 if TYPE_CHECKING:
     from iptflow.engine.course import Course
@@ -119,7 +119,7 @@ def problem_area_alone(course: Course, event: Any, area: str) -> str | None:
 
 @guard("outcome_measure_in_state")
 def outcome_measure_in_state(
-    course: Course, event: Any, state: str, within_days: float | None = None
+    course: Course, event: Any, state: str, within_days: Days | None = None
 ) -> str | None:
     names = outcome_instruments(course)
     if not names:

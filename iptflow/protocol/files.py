@@ -6,6 +6,7 @@ do not keep positions, so the line is located by table header and key) and the f
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -129,14 +130,45 @@ def validation_problems(
     return problems
 
 
+def toml_value(value: Any, limit: int = 60) -> str:
+    """A value as a TOML file writes it (``"ten"``, ``true``, ``[1, 2]``), cut at ``limit``."""
+    if isinstance(value, bool):
+        shown = "true" if value else "false"
+    elif isinstance(value, str):
+        shown = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, list | tuple):
+        shown = "[" + ", ".join(toml_value(v, limit) for v in value) + "]"
+    elif isinstance(value, dict):
+        shown = "{" + ", ".join(f"{k} = {toml_value(v, limit)}" for k, v in value.items()) + "}"
+    elif isinstance(value, int) and abs(value) >= 10**limit:
+        shown = f"a number of more than {limit} digits"
+    else:
+        shown = str(value)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+_TYPE_WORDS = {
+    "int_type": "an integer", "float_type": "a number", "string_type": "text (a quoted string)",
+    "bool_type": "true or false", "list_type": "a list", "dict_type": "a table",
+    "model_type": "a table", "finite_number": "a finite number",
+}
+
+
 def _message(err: dict[str, Any]) -> str:
     kind = err.get("type")
     if kind == "extra_forbidden":
         return "unknown field (not part of the format)"
     if kind == "missing":
         return "required field is missing"
+    if kind in _TYPE_WORDS:
+        return f"must be {_TYPE_WORDS[kind]}, not {toml_value(err.get('input'))}"
+    if kind == "too_short" and not (err.get("ctx") or {}).get("actual_length"):
+        return "must not be empty"
     msg = str(err.get("msg", "invalid"))
-    return msg.removeprefix("Value error, ")
+    msg = msg.removeprefix("Value error, ")
+    if msg.startswith("Input should be "):
+        return f"must be {msg.removeprefix('Input should be ')}, not {toml_value(err.get('input'))}"
+    return msg
 
 
 def format_problems(problems: list[dict[str, Any]]) -> str:

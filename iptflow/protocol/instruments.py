@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -21,6 +21,9 @@ from pydantic import (
 )
 
 Number = int | float
+# strict: `items = true` or `max = "27"` is an error, not 1 or 27 (an integer is a number);
+# infinity and NaN are not scores
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class HidesNewDefaults(BaseModel):
@@ -46,19 +49,27 @@ class HidesNewDefaults(BaseModel):
 class ItemRange(BaseModel):
     """A range that applies to some items (1-based positions)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    items: list[int] = Field(description="1-based item positions this range applies to")
+    model_config = _STRICT
+    items: list[Annotated[int, Field(ge=1)]] = Field(
+        description="1-based item positions this range applies to"
+    )
     min: int
     max: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ItemRange:
+        if self.min > self.max:
+            raise ValueError(f"the item range {self.min}-{self.max} is empty (min above max)")
+        return self
 
 
 class ReviewTrigger(HidesNewDefaults):
     """A measure that opens a review: an item above a value, or a score at least a value."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
     _new_defaults = {"unknown_item_score_above": None}
     review: str
-    item: int | None = Field(None, description="1-based item position")
+    item: int | None = Field(None, ge=1, description="1-based item position")
     above: float | None = Field(None, description="the item (or score) must be above this")
     score_at_least: float | None = None
     unknown_item_score_above: float | None = Field(
@@ -92,7 +103,7 @@ class ReviewTrigger(HidesNewDefaults):
 class AlsoAtMost(BaseModel):
     """A condition on another instrument's latest measure (e.g. compensatory episodes at 0)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
     instrument: str
     latest_at_most: float
     when_diagnosis: str | None = Field(
@@ -113,7 +124,7 @@ class OutcomeRule(HidesNewDefaults):
     baseline``; with a baseline of 0 they never hold.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
     _new_defaults = {"also": None}
     status: str
     latest_below: float | None = None
@@ -151,13 +162,13 @@ class OutcomeRule(HidesNewDefaults):
 class Instrument(HidesNewDefaults):
     """A rating scale: its range, its items, what it opens, and its outcome rules."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
     _new_defaults = {"item9": False, "recurrence_at_least": None}
     title: str
     min: float = 0
     max: float | None = Field(None, description="upper bound; omitted means unbounded")
     integer: bool = Field(True, description="scores must be JSON integers")
-    items: int = Field(0, description="number of items; 0 means the instrument has no items")
+    items: int = Field(0, ge=0, description="number of items; 0 means the instrument has no items")
     item_min: int = 0
     item_max: int = 0
     item_ranges: list[ItemRange] = Field(
@@ -173,6 +184,16 @@ class Instrument(HidesNewDefaults):
     recurrence_at_least: float | None = Field(
         None, description="a score at or above this in maintenance is a recurrence"
     )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Instrument:
+        if self.max is not None and self.min > self.max:
+            raise ValueError(f"the score range {_fmt(self.min)}-{_fmt(self.max)} is empty "
+                             "(min above max)")
+        if self.item_min > self.item_max:
+            raise ValueError(f"the item range {self.item_min}-{self.item_max} is empty "
+                             "(item_min above item_max)")
+        return self
 
     def item_bounds(self, position: int) -> tuple[int, int]:
         for rng in self.item_ranges:

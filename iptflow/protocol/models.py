@@ -1,25 +1,60 @@
 """Protocol, adaptation and variant models, and the resolved protocol with its fingerprint.
 
 Everything here is data: a protocol names guards and deviation checks, it never holds code.
-Files are validated with ``extra="forbid"`` so a misspelt key is an error, not a silent no-op.
+Files are validated with ``extra="forbid"`` so a misspelt key is an error, not a silent no-op,
+and strictly: ``review_session = true`` or ``max = "8"`` is an error, not 1 or 8 (an integer
+is accepted where a number is expected). Ids become parts of file names (``iptflow generate``
+names its course files after the protocol and its adaptations), so they are held to a safe
+character set (:data:`SAFE_ID`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    model_validator,
+)
 
 from iptflow.protocol.instruments import HidesNewDefaults, Instrument
 
 ANY_ACTIVE = "*"
+SAFE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+"""What a protocol, adaptation or variant id may be: lower-case letters, digits, ``.``, ``_``
+and ``-``, starting with a letter or digit, at most 64 characters."""
+MAX_SESSIONS = 100
+"""The most sessions a session range (and the review session) may name."""
+
+
+def _safe_id(value: str) -> str:
+    if SAFE_ID.fullmatch(value) is None:
+        raise ValueError(
+            f"{value!r} is not a valid id: use lower-case letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit, at most 64 characters (an id becomes part of "
+            "file names)"
+        )
+    return value
+
+
+SafeId = Annotated[
+    str, AfterValidator(_safe_id), Field(json_schema_extra={"pattern": f"^{SAFE_ID.pattern}$"})
+]
+"""An id that may become part of a file name (see :data:`SAFE_ID`)."""
+SessionCount = Annotated[int, Field(ge=1, le=MAX_SESSIONS)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class StateDef(_Strict):
@@ -78,8 +113,17 @@ class ReviewDef(_Strict):
 
 
 class SessionRange(_Strict):
-    min: int = Field(ge=1)
-    max: int = Field(ge=1)
+    """The number of acute sessions a treatment contract may plan: ``min`` to ``max``."""
+
+    min: SessionCount
+    max: SessionCount
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SessionRange:
+        if self.min > self.max:
+            raise ValueError(f"the session range {self.min}-{self.max} is empty (min above max): "
+                             "no treatment contract could be agreed")
+        return self
 
 
 class ExtraRequires(_Strict):
@@ -90,21 +134,48 @@ class ExtraRequires(_Strict):
     requires: list[str]
 
 
+class AgendaDef(_Strict):
+    """When sessions and measures fall due (``[agenda]``; docs/worklist.md). Only the agenda
+    reads it: it changes no rule of a course. A protocol without the table has these
+    defaults, and a table holding exactly the defaults fingerprints as if it were absent."""
+
+    session_every_days: float = Field(
+        7, gt=0, description="an acute session is due this many days after the previous one"
+    )
+    outcome_every_days: float = Field(
+        28, gt=0,
+        description="the outcome instrument is due this many days after its latest measure, in "
+        "every state that holds sessions",
+    )
+    maintenance_frequency_days: dict[str, float] = Field(
+        default_factory=lambda: {"weekly": 7, "biweekly": 14, "monthly": 28},
+        description="days between maintenance sessions, by maintenance_started.frequency",
+    )
+
+
+AGENDA_DEFAULTS: dict[str, Any] = AgendaDef().model_dump(mode="json")
+
+
 class ProtocolDef(HidesNewDefaults, _Strict):
     """A base protocol file (``protocols/ID/VERSION.toml``).
 
     Fields added after protocol 1.0.0 (``event_revisions``, ``outcome_order``,
-    ``outcome_measure_also``) are left out of the canonical JSON while they hold their
-    defaults, so a protocol stored before they existed keeps its fingerprint.
+    ``outcome_measure_also``, ``agenda``) are left out of the canonical JSON while they hold
+    their defaults, so a protocol stored before they existed keeps its fingerprint.
     """
 
-    _new_defaults = {"event_revisions": {}, "outcome_order": [], "outcome_measure_also": []}
+    _new_defaults = {
+        "event_revisions": {},
+        "outcome_order": [],
+        "outcome_measure_also": [],
+        "agenda": AGENDA_DEFAULTS,
+    }
 
-    id: str
+    id: SafeId
     version: str
     title: str
     description: str = ""
-    indications: list[str]
+    indications: list[str] = Field(min_length=1, description="the diagnoses it treats")
     initial_state: str
     states: list[StateDef]
     transitions: list[TransitionDef]
@@ -114,7 +185,7 @@ class ProtocolDef(HidesNewDefaults, _Strict):
     )
     session_range: SessionRange
     acute_states: list[str] = Field(description="states whose sessions count against the contract")
-    review_session: int = Field(ge=1, description="the session at which response is reviewed")
+    review_session: SessionCount = Field(description="the session at which response is reviewed")
     primary_instruments: list[str]
     instruments: dict[str, Instrument]
     problem_areas: list[str]
@@ -123,7 +194,7 @@ class ProtocolDef(HidesNewDefaults, _Strict):
     reviews: dict[str, ReviewDef] = Field(default_factory=dict)
     deviations: list[DeviationDef] = Field(default_factory=list)
     task_events: list[str] = Field(default_factory=list, description="events that complete a task")
-    event_revisions: dict[str, int] = Field(
+    event_revisions: dict[str, Annotated[int, Field(ge=1)]] = Field(
         default_factory=dict,
         description="event types whose model is a later revision (e.g. measure_recorded = 2): "
         "the fields a course may send; events not listed use revision 1",
@@ -139,12 +210,16 @@ class ProtocolDef(HidesNewDefaults, _Strict):
         description="instruments whose measures also meet a requirement for a measure of the "
         "outcome instrument",
     )
+    agenda: AgendaDef = Field(
+        default_factory=AgendaDef,
+        description="when sessions and measures fall due (the worklist); absent: the defaults",
+    )
 
 
 class AdaptationDef(_Strict):
     """What an adaptation changes. Registered by a plugin through ``register_adaptations``."""
 
-    id: str
+    id: SafeId
     version: str | None = Field(None, description="the adaptation's own version")
     base_versions: list[str] = Field(
         default_factory=list,
@@ -152,9 +227,11 @@ class AdaptationDef(_Strict):
     )
     title: str
     description: str = ""
-    indications: list[str] | None = Field(None, description="replace the base indications")
+    indications: list[str] | None = Field(
+        None, min_length=1, description="replace the base indications"
+    )
     session_range: SessionRange | None = None
-    review_session: int | None = Field(None, ge=1)
+    review_session: SessionCount | None = None
     incompatible_with: list[str] = Field(default_factory=list)
     formats: list[str] = Field(default_factory=list, description="course formats it offers")
     primary_instruments: list[str] = Field(default_factory=list)
@@ -181,6 +258,7 @@ class AdaptationDef(_Strict):
 class ResolvedProtocol(ProtocolDef):
     """A protocol with its adaptations (and variant settings) applied: what a course runs on."""
 
+    id: str  # validated in the files it was composed from; a stored protocol keeps its own
     base: str = Field(description="id@version of the base protocol")
     adaptations: list[str] = Field(default_factory=list)
     variant: str | None = Field(None, description="id@version of the variant, if any")

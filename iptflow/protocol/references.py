@@ -19,7 +19,9 @@ unknown_course_attribute    a transition's ``when`` tests something a course doe
 undefined_requirement       a transition or ``open_requires`` names an undefined requirement
 unknown_guard               a requirement names a guard no plugin registers
 unknown_check               a deviation names a check no plugin registers
-bad_params                  a guard's or check's parameters do not fit its signature
+bad_params                  a guard's or check's parameters do not fit its signature: unknown or
+                            missing, of another type or out of the range its annotations
+                            declare, or against a rule on them together (:func:`params_rule`)
 undefined_review            an instrument opens a review that is not defined
 undefined_instrument        a primary instrument is not defined
 ==========================  ====================================================================
@@ -27,12 +29,17 @@ undefined_instrument        a primary instrument is not defined
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace, UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from iptflow.protocol.files import field_path
+from pydantic import TypeAdapter, ValidationError
+from pydantic.errors import PydanticUserError
+
+from iptflow.protocol.files import field_path, toml_value
 from iptflow.protocol.models import (
     ANY_ACTIVE,
     AdaptationDef,
@@ -63,11 +70,39 @@ class Finding:
         return f"{self.field}: {self.message}"
 
 
+ParamsRule = Callable[[Mapping[str, Any]], "str | None"]
+F = TypeVar("F", bound=Callable[..., Any])
+_RULE = "iptflow_params_rule"
+_RANGE_ERRORS = frozenset({
+    "greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of",
+    "finite_number", "too_short", "too_long", "string_too_short", "string_too_long",
+    "string_pattern_mismatch", "literal_error", "enum",
+})
+
+
+def params_rule(rule: ParamsRule) -> Callable[[F], F]:
+    """Declare what a guard's or check's parameters must satisfy together (e.g. ``min <= max``).
+
+    ``rule(params)`` gets every parameter (defaults filled in) once each has passed its own
+    annotation, and returns what is wrong, or None. :func:`params_problem` applies it.
+    """
+
+    def mark(fn: F) -> F:
+        setattr(fn, _RULE, rule)
+        return fn
+
+    return mark
+
+
 def params_problem(fn: Callable[..., Any], params: Mapping[str, Any]) -> str | None:
     """What is wrong with calling ``fn(course, event, **params)``, or None.
 
-    Catches a misspelt or missing parameter in protocol data when the protocol is compiled,
-    not when the first course reaches the requirement.
+    Catches, when the protocol is compiled or checked rather than when the first course reaches
+    the requirement: a misspelt or missing parameter; a value its annotation does not accept
+    (validated strictly with pydantic: no ``"4"`` nor ``true`` for an ``int``; an integer is a
+    ``float``; ranges declared as ``Annotated[int, Field(ge=1)]``); a rule declared on the
+    parameters together with :func:`params_rule`. A parameter without an annotation, or whose
+    annotation cannot be resolved, accepts anything.
     """
     try:
         signature = inspect.signature(fn)
@@ -81,10 +116,92 @@ def params_problem(fn: Callable[..., Any], params: Mapping[str, Any]) -> str | N
         if unknown:
             return f"unknown parameter(s) {', '.join(map(repr, unknown))}{takes}"
     try:
-        signature.bind(None, None, **params)
+        bound = signature.bind(None, None, **params)
     except TypeError as exc:
         return f"{exc}{takes}"
+    adapters = _adapters(fn, parameters)
+    for name, value in params.items():
+        entry = adapters.get(name)
+        if entry is None:
+            continue
+        hint, adapter = entry
+        try:
+            adapter.validate_python(value, strict=True)
+        except ValidationError as exc:
+            return f"parameter {name!r} {_why(exc, hint, value)}"
+        except RecursionError:
+            return f"parameter {name!r} is nested too deeply"
+    rule = getattr(fn, _RULE, None)
+    if rule is not None:
+        bound.apply_defaults()
+        return rule(dict(list(bound.arguments.items())[2:]))
     return None
+
+
+_ADAPTERS: dict[Any, dict[str, tuple[Any, TypeAdapter[Any]]]] = {}
+
+
+def _adapters(
+    fn: Callable[..., Any], parameters: list[inspect.Parameter]
+) -> dict[str, tuple[Any, TypeAdapter[Any]]]:
+    """Each annotated parameter's type and its pydantic adapter, built once per function."""
+    try:
+        return _ADAPTERS[fn]
+    except (KeyError, TypeError):  # TypeError: an unhashable callable, built each time
+        pass
+    out = {}
+    globalns = getattr(inspect.unwrap(fn), "__globals__", {})
+    for p in parameters:
+        if p.annotation is inspect.Parameter.empty or p.kind is inspect.Parameter.VAR_KEYWORD:
+            continue
+        try:  # annotations may be strings (``from __future__ import annotations``)
+            hint = get_type_hints(SimpleNamespace(__annotations__={p.name: p.annotation}),
+                                  globalns=globalns, include_extras=True)[p.name]
+            out[p.name] = (hint, TypeAdapter(hint))
+        except (NameError, SyntaxError, TypeError, AttributeError, PydanticUserError):
+            continue  # an annotation iptflow cannot read accepts anything
+    with contextlib.suppress(TypeError):
+        _ADAPTERS[fn] = out
+    return out
+
+
+def _why(exc: ValidationError, hint: Any, value: Any) -> str:
+    """Why ``value`` does not fit ``hint``, in the protocol writer's terms."""
+    errors = exc.errors(include_url=False)
+    ranges = [e for e in errors if e["type"] in _RANGE_ERRORS]
+    shown = toml_value(value)
+    if ranges and len(ranges) == len([e for e in errors if e["type"] != "none_required"]):
+        msg = str(ranges[0]["msg"]).removeprefix("Input should be ")
+        where = "".join(f"[{p}]" for p in ranges[0]["loc"])
+        return f"must be {msg}, not {toml_value(ranges[0]['input'])}" + (
+            f" (at {where} of {shown})" if where else "")
+    return f"must be {describe_type(hint)}, not {shown}"
+
+
+def describe_type(hint: Any) -> str:
+    """An annotation in words: ``int`` "an integer", ``list[str]`` "a list of texts"."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is Annotated:
+        return describe_type(args[0])
+    if origin in (Union, UnionType):
+        words = [describe_type(a) for a in args if a is not type(None)]
+        return " or ".join(words)
+    if origin is Literal:
+        return "one of " + ", ".join(toml_value(a) for a in args)
+    if origin in (list, tuple, set, frozenset, Sequence, Collection):
+        inner = describe_type(args[0]) if args else "anything"
+        return f"a list of {_PLURALS.get(inner, inner)}"
+    if origin in (dict, Mapping):
+        return "a table"
+    return _WORDS.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+_WORDS: dict[Any, str] = {
+    int: "an integer", float: "a number", str: "text (a quoted string)", bool: "true or false",
+    Any: "anything",
+}
+_PLURALS = {"an integer": "integers", "a number": "numbers", "text (a quoted string)": "texts",
+            "true or false": "true or false values"}
 
 
 def requirement_findings(

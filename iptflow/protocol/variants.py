@@ -25,22 +25,30 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from iptflow.errors import ProtocolError
-from iptflow.protocol.models import SessionRange
+from iptflow.protocol.models import SafeId, SessionCount, SessionRange
 
 
 class VariantDef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A variant file. Validated strictly, like protocol files: its ``id`` is a
+    :data:`~iptflow.protocol.models.SAFE_ID`, ``indications`` (when given) names at least one
+    diagnosis, ``review_session = true`` is not 1. Parameters of requirements and deviations
+    are checked against their guard's or check's signature when the variant is checked or
+    compiled (:func:`iptflow.protocol.references.params_problem`)."""
 
-    id: str
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    id: SafeId
     version: str
     title: str
     description: str = ""
     extends: str = Field(description="the base protocol: its id (newest version) or id@version")
     adaptations: list[str] = Field(default_factory=list)
     session_range: SessionRange | None = None
-    review_session: int | None = Field(None, ge=1)
+    review_session: SessionCount | None = None
     max_problem_areas: int | None = Field(None, ge=1)
-    indications: list[str] | None = None
+    indications: list[str] | None = Field(
+        None, min_length=1, description="replace the indications (at least one diagnosis)"
+    )
     deviations: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="parameters of deviation checks, by deviation code"
     )

@@ -27,6 +27,7 @@ from iptflow.engine.course import Course
 from iptflow.engine.events import CourseOpened
 from iptflow.engine.machine import CompiledProtocol
 from iptflow.engine.results import Rejection
+from iptflow.errors import IptflowError
 from iptflow.research.clinician import SESSION, Clinician, Stuck
 from iptflow.research.coverage import (
     MAX_STEPS,
@@ -343,8 +344,18 @@ def _prefix(compiled: CompiledProtocol) -> str:
 
 
 def write_courses(courses: list[GeneratedCourse], out_dir: Path | str) -> list[Path]:
-    """Write course files (LF line endings, UTF-8); returns their paths."""
+    """Write course files (LF line endings, UTF-8) into ``out_dir``; returns their paths.
+
+    Ids are validated where they are declared (a safe character set), and still no file is
+    written unless every name stays directly inside ``out_dir`` once resolved: an
+    :class:`~iptflow.errors.IptflowError` names the first that does not, and nothing is written.
+    """
     out = Path(out_dir)
+    root = out.resolve()
+    for course in courses:
+        if (root / course.name).resolve().parent != root:
+            raise IptflowError(f"refusing to write course file {course.name!r}: it would land "
+                               f"outside {out}")
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for course in courses:

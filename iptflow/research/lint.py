@@ -23,7 +23,6 @@ event_from_final_state,      the compiler and ``iptflow check`` report the same 
 unknown_event,               same messages)
 unknown_course_attribute,
 bad_params
-empty_session_range          the session range's min is above its max
 review_session_out_of_range  the review session lies beyond the session range's max
 requirement_never_holds      a session requirement asks for more sessions than the range allows
 requirements_conflict        requirements that cannot hold together on the way through a state
@@ -31,6 +30,10 @@ requirements_conflict        requirements that cannot hold together on the way t
 
 Nothing is evaluated: lint reads the protocol's data and the registry's names. Broken
 references come from the shared checker, :func:`iptflow.protocol.references.check_references`.
+What cannot run at all is an error, not a finding: an empty session range (min above max), an
+empty list of indications or a parameter of the wrong type or out of range stop a protocol
+from loading (``iptflow check`` reports them with exit 2; ``lint_protocol`` as
+``unresolvable``).
 """
 
 from __future__ import annotations
@@ -186,11 +189,6 @@ def _instrument_findings(p: ResolvedProtocol) -> list[Finding]:
 def _session_findings(p: ResolvedProtocol, final: set[str]) -> list[Finding]:
     out: list[Finding] = []
     rng = p.session_range
-    if rng.min > rng.max:
-        out.append(Finding("empty_session_range",
-                           f"the session range {rng.min}-{rng.max} is empty (min above max): "
-                           "no treatment contract can be agreed", "session_range"))
-        return out
     if p.review_session > rng.max:
         out.append(Finding("review_session_out_of_range",
                            f"the review session {p.review_session} lies beyond the session range "
