@@ -6,6 +6,7 @@
 replay of stored logs and pinned protocols in :mod:`iptflow.store.loading`, what may be
 imported in :mod:`iptflow.store.sources`, rows and reports in :mod:`iptflow.store.rows`,
 hashing in :mod:`iptflow.store.hashing`, the chain check in :mod:`iptflow.store.verify`,
+moving courses to another protocol in :mod:`iptflow.store.protocol_migration`,
 the schema in :mod:`iptflow.store.migrations`, opening (read-only too) and reads in
 :mod:`iptflow.store.reading`, and the SQLite boundary that maps every ``sqlite3`` error to a
 typed one in :mod:`iptflow.store.connection`.
@@ -34,6 +35,7 @@ from iptflow.store.errors import (
 from iptflow.store.rows import (
     CourseRow,
     ImportResult,
+    MigrationRecord,
     Problem,
     SimulationRun,
     StoredEvent,
@@ -50,6 +52,7 @@ __all__ = [
     "ImportRefused",
     "ImportResult",
     "InvalidArgument",
+    "MigrationRecord",
     "MissingProtocol",
     "NewerSchema",
     "NoDatabase",

@@ -51,7 +51,14 @@ from iptflow.store.hashing import body_or_rejection, decode_event, encoded
 from iptflow.store.loading import decode_log, derived_columns, stored_result
 from iptflow.store.reading import StoreReader, require_optional_int, require_optional_str, require_str
 from iptflow.store.recorder import RecordConflict
-from iptflow.store.rows import CourseRow, ImportResult, SimulationRun, StoredEvent, VerifyReport
+from iptflow.store.rows import (
+    CourseRow,
+    ImportResult,
+    MigrationRecord,
+    SimulationRun,
+    StoredEvent,
+    VerifyReport,
+)
 from iptflow.store.sources import Source, course_of, replayed_file
 
 __all__ = [
@@ -61,6 +68,7 @@ __all__ = [
     "IdempotencyKeyReused",
     "ImportRefused",
     "ImportResult",
+    "MigrationRecord",
     "MissingProtocol",
     "NoDatabase",
     "SimulationRun",
@@ -337,6 +345,34 @@ class Store(StoreReader):
                 self._insert_course(course, bodies, synthetic)
                 ids.append(cid)
         return ids
+
+    # -- protocol migration (iptflow.store.protocol_migration) ----------------------------------
+    def record_migration(
+        self, migrated: Course, *, expected_hash: str, record: Mapping[str, Any]
+    ) -> MigrationRecord | None:
+        """Pin a stored course to the protocol ``migrated`` (its log replayed under that
+        protocol) runs on, in one transaction: the protocol is stored, ``record`` (``from``,
+        ``to``, ``class``, ``actor``, ``at``, ``reason``; ``after_seq`` is taken from
+        ``migrated``) joins the course's hash chain and the course row follows the replay.
+
+        Its events are never rewritten. Returns the record, or ``None`` (nothing written) when
+        the course is no longer at ``migrated.seq`` with last hash ``expected_hash``: it changed
+        since it was replayed. ``iptflow.store.protocol_migration`` decides what to migrate.
+        """
+        course_id = migrated.course_id
+        values = {**record, "after_seq": migrated.seq}
+        with self.recorder.write():
+            row = self.recorder.course_row(course_id)
+            if row is None:
+                raise UnknownCourse(f"no course {course_id!r} in {self.path}", course_id=course_id)
+            if row["last_seq"] != migrated.seq or row["last_hash"] != expected_hash:
+                return None
+            self.recorder.insert_migration(
+                row, values, migrated.protocol, derived_columns(migrated), recorded_at=self._now()
+            )
+            stored = self.recorder.course_migrations(course_id)[-1]
+        self._cache.pop(course_id, None)
+        return MigrationRecord.from_row(stored)
 
     # -- research ------------------------------------------------------------------------------
     def record_simulation_run(

@@ -28,7 +28,7 @@ from iptflow.store.errors import (
     StoreFull,
     StoreReadOnly,
 )
-from iptflow.store.migrations import KNOWN_MIGRATIONS
+from iptflow.store.migrations import KNOWN_MIGRATIONS, READ_OPTIONAL
 
 __all__ = ["check_schema", "connect", "store_error"]
 
@@ -172,7 +172,7 @@ def check_schema(conn: sqlite3.Connection, path: str, *, readonly: bool) -> list
                if tables else "it is an empty database"),
             path=path,
         )
-    if readonly and pending:
+    if readonly and any(name not in READ_OPTIONAL for name in pending):
         raise OlderSchema(
             f"{path} was written by an older iptflow and lacks migration(s) {', '.join(pending)}; "
             "open it once with a command that writes (e.g. iptflow course import) to upgrade it",

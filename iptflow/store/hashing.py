@@ -8,6 +8,10 @@ no spaces, UTF-8, strict JSON: NaN and Infinity are refused). Each stored event 
 where ``prev_hash`` is the previous event's hash and, for the first event (seq 1), the
 fingerprint of the resolved protocol the course was opened under. Changing any stored body,
 seq, course id or the course's protocol fingerprint breaks the chain from that event on.
+
+A course moved to another protocol (docs/migration.md) has ``protocol_migrated`` records in
+the same chain: the record made after event ``k`` is hashed with :func:`migration_hash` on
+event ``k``'s hash (or the previous record's), and event ``k + 1`` chains on the record.
 """
 
 from __future__ import annotations
@@ -98,4 +102,13 @@ decode_event = strict_loads
 
 def event_hash(prev_hash: str, course_id: str, seq: int, body: str) -> str:
     text = f"{prev_hash}\n{course_id}\n{seq}\n{body}"
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+
+def migration_hash(prev_hash: str, course_id: str, n: int, body: str) -> str:
+    """The hash of a course's ``n``-th ``protocol_migrated`` record (``body``: its JSON),
+    chained after ``prev_hash`` like an event; ``"migration N"`` stands where an event has its
+    seq, so no record hashes like an event."""
+    text = f"{prev_hash}\n{course_id}\nmigration {n}\n{body}"
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()

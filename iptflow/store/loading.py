@@ -83,12 +83,17 @@ def decode_log(course_id: str, events: Sequence[Mapping[str, Any]]) -> list[Any]
 
 
 def load_course(
-    row: Mapping[str, Any], events: Sequence[Mapping[str, Any]], compiled: CompiledProtocol
+    row: Mapping[str, Any],
+    events: Sequence[Mapping[str, Any]],
+    compiled: CompiledProtocol,
+    migrated: Sequence[Mapping[str, Any]] = (),
 ) -> Course:
     """Rebuild a course from its course row and event rows; check it against the course row.
 
-    Raises :class:`CorruptCourse` when the log is empty, does not replay, or disagrees with the
-    row's last seq or last hash.
+    ``migrated``: the course's ``protocol_migrated`` records (its chain may end with one made
+    after the last event; :func:`~iptflow.store.verify.check_log` checks the chain). Raises
+    :class:`CorruptCourse` when the log is empty, does not replay, or disagrees with the row's
+    last seq or last hash.
     """
     course_id = row["id"]
     if not events:
@@ -111,9 +116,13 @@ def load_course(
             f"the log replays to {course.seq}",
             course_id=course_id,
         )
-    if last["hash"] != row["last_hash"]:
+    # the chain ends with the last event or a record made after it (``migrated`` may have been
+    # read after the row: records are append-only, so any of them may be the row's end)
+    ends = {last["hash"]} | {m["hash"] for m in migrated if m["after_seq"] == last["seq"]}
+    if row["last_hash"] not in ends:
         raise CorruptCourse(
-            f"course {course_id}: the course row's last hash does not match event {last['seq']}",
+            f"course {course_id}: the course row's last hash does not match event {last['seq']}"
+            + (" or a migration record after it" if len(ends) > 1 else ""),
             course_id=course_id,
             seq=last["seq"],
         )

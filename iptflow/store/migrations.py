@@ -15,6 +15,9 @@ Tables:
 * ``events``: the append-only log, primary key ``(course_id, seq)``, each event's JSON body as
   given, hash-chained per course; triggers refuse ``UPDATE`` and ``DELETE``.
 * ``course_adaptations``: one row per (course, adaptation), for filtering by adaptation.
+* ``course_migrations``: the append-only ``protocol_migrated`` records of courses moved to
+  another resolved protocol (``iptflow migrate``), hash-chained into the course's chain of
+  events; triggers refuse ``UPDATE`` and ``DELETE``.
 """
 
 from __future__ import annotations
@@ -112,7 +115,6 @@ def m002_course_filters(db: Database) -> None:
     )
 
 
-
 @migrations(name="m003_simulation_runs")
 def m003_simulation_runs(db: Database) -> None:
     """Runs of ``iptflow simulate``: what generated the synthetic courses of this store."""
@@ -123,6 +125,50 @@ def m003_simulation_runs(db: Database) -> None:
             pk="run",
         )
 
+
+@migrations(name="m004_course_migrations")
+def m004_course_migrations(db: Database) -> None:
+    """Protocol migrations of courses (docs/migration.md): one row per ``protocol_migrated``
+    record, chained after the event ``after_seq`` of its course."""
+    db["course_migrations"].create(
+        {
+            "course_id": str,
+            "n": int,  # 1, 2, ... per course
+            "after_seq": int,  # the course's last event when it migrated
+            "from_fingerprint": str,
+            "to_fingerprint": str,
+            "class": str,  # clean or changes
+            "actor": str,
+            "at": str,
+            "reason": str,
+            "body": str,  # the record's JSON, as hashed
+            "prev_hash": str,
+            "hash": str,
+            "recorded_at": str,  # wall clock when written: audit metadata only
+        },
+        pk=("course_id", "n"),
+        foreign_keys=[
+            ("course_id", "courses", "id"),
+            ("from_fingerprint", "protocols", "fingerprint"),
+            ("to_fingerprint", "protocols", "fingerprint"),
+        ],
+        not_null=["after_seq", "from_fingerprint", "to_fingerprint", "class", "actor", "at",
+                  "body", "prev_hash", "hash"],
+    )
+    db.execute(
+        "CREATE TRIGGER course_migrations_no_update BEFORE UPDATE ON course_migrations "
+        "BEGIN SELECT RAISE(ABORT, 'migration records are append-only'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER course_migrations_no_delete BEFORE DELETE ON course_migrations "
+        "BEGIN SELECT RAISE(ABORT, 'migration records are append-only'); END"
+    )
+
+
+#: Migrations a store opened read-only may lack: each only adds a table whose absence reads as
+#: empty (no course was ever migrated), so an older store can still be verified and read
+#: without writing to it; opening it for writing applies them.
+READ_OPTIONAL: frozenset[str] = frozenset({"m004_course_migrations"})
 
 #: The names of every migration this release knows, in order (a store recording another name
 #: was written by a newer release: ``NewerSchema``).

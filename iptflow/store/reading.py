@@ -8,6 +8,7 @@ take ``verify=True`` to check each event's hash and link first (:class:`HashMism
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections import OrderedDict
@@ -22,7 +23,14 @@ from iptflow.store.errors import CorruptCourse, HashMismatch, InvalidArgument, U
 from iptflow.store.hashing import decode_event, encode_event
 from iptflow.store.loading import PinnedProtocols, load_course
 from iptflow.store.recorder import Recorder, utc_now
-from iptflow.store.rows import CourseRow, Problem, SimulationRun, StoredEvent, VerifyReport
+from iptflow.store.rows import (
+    CourseRow,
+    MigrationRecord,
+    Problem,
+    SimulationRun,
+    StoredEvent,
+    VerifyReport,
+)
 from iptflow.store.verify import check_log, verify_store
 
 __all__ = ["StoreReader"]
@@ -136,8 +144,12 @@ class StoreReader:
         return row
 
     def _load(self, row: dict[str, Any], events: list[dict[str, Any]]) -> Course:
-        """Replay a course's rows on the protocol it was opened under (``loading.load_course``)."""
-        return load_course(row, events, self.protocols.compiled(row["fingerprint"], row["id"]))
+        """Replay a course's rows on the protocol it is pinned to (``loading.load_course``): the
+        one it was opened under, or the one its last protocol migration moved it to."""
+        with self.recorder.read():
+            migrated = self.recorder.course_migrations(row["id"])
+        compiled = self.protocols.compiled(row["fingerprint"], row["id"])
+        return load_course(row, events, compiled, migrated)
 
     def get(self, course_id: str, *, verify: bool = False) -> Course:
         """The course, rebuilt by replaying its log on the protocol it was opened under.
@@ -157,8 +169,9 @@ class StoreReader:
         with self.recorder.read():
             row = self._existing_row(course_id)
             events = self.recorder.events(course_id)
+            migrated = self.recorder.course_migrations(course_id) if verify else []
         if verify:
-            problem = check_log(row, events)
+            problem = check_log(row, events, migrated)
             if isinstance(problem, Problem):
                 raise HashMismatch(
                     f"course {course_id}"
@@ -191,6 +204,15 @@ class StoreReader:
             raise CorruptCourse(f"course {course_id}: a stored event is not valid JSON: {exc}",
                                 course_id=course_id) from None
 
+    def migrations(self, course_id: str) -> list[MigrationRecord]:
+        """The course's ``protocol_migrated`` records, in order (docs/migration.md): from and to
+        which resolved protocol, after which event, by whom, when and why."""
+        require_str("course_id", course_id)
+        with self.recorder.read():
+            self._existing_row(course_id)
+            rows = self.recorder.course_migrations(course_id)
+        return [MigrationRecord.from_row(r) for r in rows]
+
     def list(
         self,
         *,
@@ -214,15 +236,24 @@ class StoreReader:
         """The course as a course file (SPEC §6): its stored events, one per line, as given,
         except that ``course_opened`` names the protocol version the course runs on
         (``ipt-depression`` becomes ``ipt-depression@1.0.0``), so that the file replays under
-        the same rules after a newer version is installed.
+        the same rules after a newer version is installed. A course moved by a protocol
+        migration names the protocol (and adaptations) it was moved to.
 
         With ``verify``, raises :class:`HashMismatch` unless every event matches its hash.
         """
         row, rows = self._read_log(course_id, verify)
         bodies = [r["body"] for r in rows]
         opened = decode_event(bodies[0])
-        if isinstance(opened.get("protocol"), str) and "@" not in opened["protocol"]:
-            pinned = f"{row['protocol_id']}@{row['protocol_version']}"
+        pinned = f"{row['protocol_id']}@{row['protocol_version']}"
+        with self.recorder.read():
+            migrated = bool(self.recorder.course_migrations(course_id))
+        if migrated:  # it runs on the protocol its last migration moved it to (docs/migration.md)
+            moved = {**opened, "protocol": pinned}
+            adaptations = json.loads(row["adaptations"])
+            if sorted(opened.get("adaptations") or []) != sorted(adaptations):
+                moved["adaptations"] = adaptations
+            bodies[0] = encode_event(moved)
+        elif isinstance(opened.get("protocol"), str) and "@" not in opened["protocol"]:
             bodies[0] = encode_event({**opened, "protocol": pinned})
         return "".join(f"{body}\n" for body in bodies)
 

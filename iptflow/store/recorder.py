@@ -26,6 +26,7 @@ from iptflow.store.connection import check_schema, connect, store_error
 from iptflow.store.errors import DamagedStore, InvalidArgument, StoreReadOnly
 from iptflow.store.hashing import event_hash
 from iptflow.store.migrations import migrations
+from iptflow.store.recorder_migrations import MigrationRecords
 
 __all__ = ["SYNCHRONOUS", "RecordConflict", "Recorder", "utc_now"]
 
@@ -62,8 +63,9 @@ class RecordConflict(Exception):
     """A lost race on the (course_id, seq) primary key: another writer stored that seq first."""
 
 
-class Recorder:
-    """One SQLite connection (WAL, foreign keys, migrated) and every SQL statement of the store."""
+class Recorder(MigrationRecords):
+    """One SQLite connection (WAL, foreign keys, migrated) and every SQL statement of the store
+    (those of migration records in :mod:`~iptflow.store.recorder_migrations`)."""
 
     def __init__(
         self, db: Database, path: str, *, timeout: float = 30.0, readonly: bool = False

@@ -112,6 +112,50 @@ class StoredEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class MigrationRecord:
+    """A ``protocol_migrated`` record of a course (docs/migration.md): the course moved from the
+    resolved protocol ``from_fingerprint`` to ``to_fingerprint`` after event ``after_seq``.
+
+    ``n`` numbers a course's records (1, 2, ...); ``kind`` is the plan's class (``clean`` or
+    ``changes``); the record is chained like an event (``prev_hash``, ``hash``);
+    ``recorded_at`` is the wall clock when it was written (audit only, not hashed).
+    """
+
+    course_id: str
+    n: int
+    after_seq: int
+    from_fingerprint: str
+    to_fingerprint: str
+    kind: str
+    actor: str
+    at: str
+    reason: str | None
+    prev_hash: str
+    hash: str
+    recorded_at: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> MigrationRecord:
+        return cls(
+            course_id=row["course_id"],
+            n=row["n"],
+            after_seq=row["after_seq"],
+            from_fingerprint=row["from_fingerprint"],
+            to_fingerprint=row["to_fingerprint"],
+            kind=row["class"],
+            actor=row["actor"],
+            at=row["at"],
+            reason=row["reason"],
+            prev_hash=row["prev_hash"],
+            hash=row["hash"],
+            recorded_at=row["recorded_at"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "protocol_migrated", **asdict(self)}
+
+
+@dataclass(frozen=True, slots=True)
 class Problem:
     """Something ``verify`` found wrong. ``seq`` names the first broken event, if any."""
 

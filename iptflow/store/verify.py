@@ -4,7 +4,9 @@ For each course the first problem found is reported, naming the event (``seq``) 
 stops being what was written: a missing seq, a changed body (hash mismatch), a broken link
 (``prev_hash``), indexed columns that disagree with the body, an event the course's protocol
 rejects on replay, or a course row (last seq, last hash, derived summary) that disagrees with
-the replayed log, or ``course_adaptations`` rows that disagree with the course. Stored
+the replayed log, or ``course_adaptations`` rows that disagree with the course. A course's
+``protocol_migrated`` records are checked in the same chain (hash, link, columns, the pin
+each moved from), and the course must replay under the protocol it is pinned to now. Stored
 protocols are checked against their fingerprints, a missing table is a ``schema`` finding, and
 with ``integrity=True`` SQLite's ``PRAGMA integrity_check`` runs first. A file SQLite finds
 damaged (malformed pages, not a database) is a ``damaged`` finding, not an exception.
@@ -13,16 +15,16 @@ damaged (malformed pages, not a database) is a ``damaged`` finding, not an excep
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from iptflow.store.errors import DamagedStore, StoreError
-from iptflow.store.hashing import decode_event, event_hash
+from iptflow.store.hashing import decode_event, event_hash, migration_hash
 from iptflow.store.loading import PinnedProtocols, derived_columns, replay_log
 from iptflow.store.recorder import Recorder
 from iptflow.store.rows import Problem, VerifyReport
 
-__all__ = ["TABLES", "check_course", "check_log", "verify_store"]
+__all__ = ["TABLES", "check_course", "check_log", "check_migration", "verify_store"]
 
 
 #: The store's tables (from its migrations); a missing one is a ``schema`` finding
@@ -74,6 +76,7 @@ def _verify(
         )
     course_ids = recorder.course_ids()
     adaptations = None if "course_adaptations" in missing else recorder.adaptation_rows()
+    migrated = recorder.all_course_migrations()
     for orphan in sorted(set(adaptations or ()) - set(course_ids)):
         report.problems.append(Problem(
             "course_adaptations", "course_adaptations rows of a course that has no course row",
@@ -87,19 +90,27 @@ def _verify(
             events = recorder.events(course_id)
             report.events += len(events)
             expected = None if adaptations is None else adaptations.get(course_id, [])
-            problem = check_course(protocols, row, events, expected)
+            problem = check_course(protocols, row, events, expected, migrated.get(course_id, []))
         except DamagedStore as exc:
             problem = Problem("damaged", exc.message, course_id)
         if problem is not None:
             report.problems.append(problem)
 
 
-def check_log(row: Mapping[str, Any], events: list[dict[str, Any]]) -> list[Any] | Problem:
+def check_log(
+    row: Mapping[str, Any],
+    events: list[dict[str, Any]],
+    migrated: Sequence[Mapping[str, Any]] = (),
+) -> list[Any] | Problem:
     """The decoded bodies of a log whose seqs, chain, hashes and columns are sound, or its first
-    problem (also what reads with ``verify=True`` check)."""
+    problem (also what reads with ``verify=True`` check). ``migrated``: the course's
+    ``protocol_migrated`` records, checked where they stand in the chain."""
     course_id = row["id"]
-    prev = row["fingerprint"]
+    # event 1 chains on the protocol the course was opened under: its first migration's "from"
+    pin = migrated[0]["from_fingerprint"] if migrated else row["fingerprint"]
+    prev = pin
     bodies = []
+    pending = list(migrated)
     for expected_seq, ev in enumerate(events, start=1):
         seq = ev["seq"]
         if seq != expected_seq:
@@ -123,6 +134,15 @@ def check_log(row: Mapping[str, Any], events: list[dict[str, Any]]) -> list[Any]
                            course_id, seq)
         bodies.append(body)
         prev = ev["hash"]
+        while pending and pending[0]["after_seq"] == seq:
+            record = pending.pop(0)
+            problem = check_migration(course_id, record, len(migrated) - len(pending), prev, pin)
+            if problem is not None:
+                return problem
+            prev, pin = record["hash"], record["to_fingerprint"]
+    if pending:
+        return Problem("migration", f"migration record {pending[0]['n']} says it was made after "
+                       f"event {pending[0]['after_seq']}, which is not in the log", course_id)
     if row["last_seq"] != len(events) or row["last_hash"] != prev:
         return Problem(
             "course_row",
@@ -130,7 +150,41 @@ def check_log(row: Mapping[str, Any], events: list[dict[str, Any]]) -> list[Any]
             f"the log has {len(events)} events (events were removed or the row was changed)",
             course_id,
         )
+    if row["fingerprint"] != pin:
+        return Problem("course_row", f"the course row is pinned to {row['fingerprint']}, its "
+                       f"chain of migrations to {pin} (the row was changed)", course_id)
     return bodies
+
+
+def check_migration(
+    course_id: str, record: Mapping[str, Any], n: int, prev: str, pin: str
+) -> Problem | None:
+    """The first problem of a course's ``n``-th migration record, chained after ``prev`` while
+    the course was pinned to ``pin``, or None."""
+    where = f"migration record {record['n']} (after event {record['after_seq']})"
+    if record["n"] != n:
+        return Problem("migration", f"{where}: it should be record {n} (a record is missing)",
+                       course_id)
+    if record["prev_hash"] != prev:
+        return Problem("chain", f"{where}: its prev_hash does not match the chain before it",
+                       course_id)
+    if migration_hash(prev, course_id, n, record["body"]) != record["hash"]:
+        return Problem("hash", f"{where}: its hash does not match its content: it was changed "
+                       "after it was written", course_id)
+    try:
+        body = decode_event(record["body"])
+    except ValueError as exc:
+        return Problem("hash", f"{where}: its body is not valid JSON: {exc}", course_id)
+    columns = {"type": "protocol_migrated", "after_seq": record["after_seq"],
+               "from": record["from_fingerprint"], "to": record["to_fingerprint"],
+               "class": record["class"], "actor": record["actor"], "at": record["at"],
+               "reason": record["reason"]}
+    if body != columns:
+        return Problem("columns", f"{where}: its columns disagree with its body", course_id)
+    if record["from_fingerprint"] != pin:
+        return Problem("migration", f"{where}: it moved the course from {record['from_fingerprint']}"
+                       f", but the course was pinned to {pin}", course_id)
+    return None
 
 
 def check_course(
@@ -138,13 +192,15 @@ def check_course(
     row: Mapping[str, Any],
     events: list[dict[str, Any]],
     adaptations: list[str] | None = None,
+    migrated: Sequence[Mapping[str, Any]] = (),
 ) -> Problem | None:
-    """The first problem of one course (its row, event rows and, unless None, its sorted
-    ``course_adaptations`` rows), or None."""
+    """The first problem of one course (its row, event rows, migration records and, unless
+    None, its sorted ``course_adaptations`` rows), or None. The course must replay under the
+    protocol it is pinned to now."""
     course_id = row["id"]
     if not events:
         return Problem("log", "the course has no events", course_id)
-    bodies = check_log(row, events)
+    bodies = check_log(row, events, migrated)
     if isinstance(bodies, Problem):
         return bodies
     try:
