@@ -26,6 +26,7 @@ from iptflow.errors import (
     ProtocolError,
     ProtocolFileError,
     UnknownAdaptation,
+    UnknownEventType,
     UnknownProtocol,
     UnknownProtocolVersion,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "Rejection",
     "ResolvedProtocol",
     "UnknownAdaptation",
+    "UnknownEventType",
     "UnknownProtocol",
     "UnknownProtocolVersion",
     "__version__",

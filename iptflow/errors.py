@@ -93,6 +93,13 @@ class CourseFileError(IptflowError):
         self.line = line
 
 
+class UnknownEventType(IptflowError):
+    """An event type the course's protocol does not know, asked about by name (e.g.
+    ``Course.unmet_requirements``); an *event* of an unknown type is rejected ``invalid_event``."""
+
+    code = "unknown_event_type"
+
+
 class EventRejected(IptflowError):
     """Raised by the raising variants of the API (``Course.open``) when an event is rejected.
 

@@ -62,6 +62,7 @@ def cases(tmp: Path) -> dict[str, list[str]]:
         "demo": ["demo"],
         "export fhir": ["export", "fhir", "demo-001", "--out", str(tmp / "bundle.json")],
         "generate": ["generate", "ipt-depression", "--random", "2", "--out", str(tmp / "gen")],
+        "migrate": ["migrate", "--to", "ipt-depression@2.0.0"],
         "plugins": ["plugins"],
         "protocols": ["protocols"],
         "show": ["show", "ipt-depression"],
@@ -247,6 +248,7 @@ def test_a_nonexistent_protocols_dir_is_exit_2_for_every_command(tmp_path: Path)
         "generate": ["generate", "ipt-depression", "--random", "1", "--out", str(tmp_path / "g")],
         "protocols": ["protocols"],
         "show": ["show", "ipt-depression"],
+        "migrate": ["migrate", "--to", "ipt-depression@2.0.0"],
         "replay": ["replay", str(COURSE_FILE)],
         "simulate": ["simulate", "ipt-depression", "--n", "1", "--db", str(tmp_path / "s.db")],
     }
@@ -285,7 +287,8 @@ def test_a_lone_surrogate_in_a_rejection_is_printed_escaped(tmp_path: Path) -> N
     course.write_text("\n".join(lines) + "\n", encoding="utf-8")
     text = invoke(["replay", str(course)])
     assert text.exit_code == 1  # the event is rejected unexpectedly: no UnicodeEncodeError
-    assert "REJECTED invalid_event: unknown event type '\\ud800x'" in text.stdout
+    assert "\\ud800x" in text.stdout  # the type, escaped
+    assert "REJECTED invalid_event: type: holds a lone surrogate ('\\ud800')" in text.stdout
     as_json = invoke(["replay", str(course), "--json"])
     rejected = json.loads(as_json.stdout)["rejected"]
     assert rejected[0]["type"] == "\ud800x"  # escaped on output, the JSON still round-trips

@@ -51,7 +51,7 @@ def test_event_with_only_unmet_conditional_routes_is_not_allowed_and_changes_not
     assert result.code == "not_allowed"
     assert "format group" in result.message
     assert course.snapshot() == before
-    assert course.unmet_requirements("sick_role_given") == []
+    assert course.unmet_requirements("sick_role_given") == [("not_allowed", result.message)]
 
 
 def test_try_open_with_a_non_object_is_no_course() -> None:

@@ -23,10 +23,18 @@ from pydantic import ValidationError
 
 from iptflow.engine.events import CourseOpened
 from iptflow.engine.facts import Facts
+from iptflow.engine.jsonio import value_problem
 from iptflow.engine.machine import Route, describe_validation_error
-from iptflow.engine.registry import Registry, default_registry
+from iptflow.engine.registry import Registry, default_registry, known_names
+from iptflow.engine.rejecting import (
+    NoEventData,
+    failures,
+    guard_rejection,
+    limit_rejection,
+    plugin_error,
+)
 from iptflow.engine.results import Accepted, Deviation, Outcome, Rejection, Result
-from iptflow.errors import EventRejected, IptflowError, PluginError
+from iptflow.errors import EventRejected, IptflowError, PluginError, UnknownEventType
 from iptflow.protocol.instruments import change_pct, outcome_status
 
 if TYPE_CHECKING:
@@ -120,6 +128,9 @@ class Course:
         try:
             opened = CourseOpened.model_validate(dict(raw))
         except ValidationError as exc:
+        problem = value_problem(raw)
+        if problem is not None:
+            return None, limit_rejection("course_opened", problem)
             return None, Rejection(
                 "invalid_event", describe_validation_error(exc, "course_opened"), "course_opened"
             )
@@ -127,9 +138,9 @@ class Course:
             compiled = registry.compile(opened.protocol, opened.adaptations)
         course = cls(compiled, opened)
         course._notify = course._notify and notify
-        failed = _failures(compiled.open_requires, course, opened)
+        failed = failures(compiled.open_requires, course, opened)
         if failed:
-            return None, _guard_rejection("course_opened", failed)
+            return None, guard_rejection("course_opened", failed)
         course.history.append(_copy_event(raw))
         result = Accepted(1, "course_opened", course.state, None)
         if course._notify:
@@ -262,13 +273,24 @@ class Course:
     def unmet_requirements(self, event_type: str) -> list[tuple[str, str]]:
         """Requirements that would fail now for an event carrying no data of its own.
 
-        Useful for "what is due next": ``[(name, message), ...]``; empty means the event
-        would pass its guards (for events with data, e.g. session numbers, that data is
-        checked too when the event arrives).
+        Useful for "what is due next": ``[(name, message), ...]``; empty means the event is
+        allowed now and would pass its guards (for events with data, e.g. session numbers,
+        that data is checked too when the event arrives). An event the current state does not
+        allow gives ``[("not_allowed", message)]`` (``[("course_closed", message)]`` once the
+        course is closed), never an empty list. Raises
+        :class:`~iptflow.errors.UnknownEventType` for a type the protocol does not know.
         """
-        route = self._compiled.route(self.state, event_type, self.facts)
+        compiled = self._compiled
+        if not isinstance(event_type, str) or event_type not in compiled.event_types:
+            raise UnknownEventType(
+                f"unknown event type {event_type!r} for protocol {self.protocol.id}"
+                + known_names(event_type, compiled.event_types)
+            )
+        if self.state in compiled.final_states:
+            return [("course_closed", self._closed_message())]
+        route = compiled.route(self.state, event_type, self.facts)
         if route is None:
-            return []
+            return [("not_allowed", self._not_allowed_message(event_type))]
         out = []
         for req in route.requires:
             try:
@@ -306,11 +328,10 @@ class Course:
         etype = raw.get("type") if type(raw) is dict or isinstance(raw, Mapping) else None
         etype = etype if type(etype) is str or isinstance(etype, str) else None
         if self.state in compiled.final_states:
-            return Rejection(
-                "course_closed",
-                f"the course is {self.state.replace('_', ' ')} and accepts no more events",
-                etype,
-            )
+            return Rejection("course_closed", self._closed_message(), etype)
+        problem = value_problem(raw) if isinstance(raw, Mapping) else None
+        if problem is not None:  # too deep, a number too large, a lone surrogate
+            return limit_rejection(etype, problem)
         event = compiled.parse(raw)
         if isinstance(event, str):
             return Rejection("invalid_event", event, etype)
@@ -320,29 +341,12 @@ class Course:
             try:
                 problem = event_type.check(self, event)
             except Exception as exc:  # a plugin's check failed: name it; nothing has changed
-                raise _event_plugin_error(compiled, etype, "check", exc) from exc
+                raise plugin_error(compiled, etype, "check", exc) from exc
             if problem:
                 return Rejection("invalid_event", problem, etype)
-        routes = compiled.allowed[self.state].get(etype)
-        if routes is None:
-            if etype == "course_opened":
-                message = "the course is already open: course_opened must be its first event"
-            else:
-                message = (
-                    f"{etype} is not allowed in {self.state}; allowed there: "
-                    + ", ".join(compiled.allowed_lists[self.state])
-                )
-            return Rejection("not_allowed", message, etype)
         route = compiled.route(self.state, etype, self.facts)
         if route is None:
-            conditions = "; ".join(
-                ", ".join(f"{k} {v}" for k, v in r.when) for r in routes
-            )
-            return Rejection(
-                "not_allowed",
-                f"{etype} is only allowed in {self.state} for courses with {conditions}",
-                etype,
-            )
+            return Rejection("not_allowed", self._not_allowed_message(etype), etype)
         last_at = self.facts.last_at
         if last_at is not None and event.at < last_at:
             return Rejection(
@@ -351,9 +355,9 @@ class Course:
                 f"({last_at.isoformat()})",
                 etype,
             )
-        failed = _failures(route.requires, self, event)
+        failed = failures(route.requires, self, event)
         if failed:
-            return _guard_rejection(etype, failed)
+            return guard_rejection(etype, failed)
         accepted_events = len(self.history)
         try:
             return self._accept(raw, event, etype, route)
@@ -362,7 +366,7 @@ class Course:
             self._restore()
             if isinstance(exc, IptflowError):
                 raise
-            raise _event_plugin_error(compiled, etype, "effect", exc) from exc
+            raise plugin_error(compiled, etype, "effect", exc) from exc
 
     def _accept(self, raw: Mapping[str, Any], event: Any, etype: str, route: Route) -> Accepted:
         compiled = self._compiled
@@ -430,45 +434,3 @@ class Course:
         self.facts = fresh.facts
         self.deviations = fresh.deviations
         self.history = fresh.history
-
-
-class NoEventData:
-    """Stands in for an event of ``event_type`` whose data is not known (asking which
-    requirements are unmet): it has a ``type`` and raises AttributeError for any field."""
-
-    def __init__(self, event_type: str) -> None:
-        self.type = event_type
-
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(name)
-
-
-def _event_plugin_error(
-    compiled: CompiledProtocol, etype: str, part: str, exc: Exception
-) -> PluginError:
-    plugin = compiled.registry.event_plugins.get(etype)
-    return PluginError(
-        f"plugin {plugin}: the {part} of event {etype} (hook register_events) raised "
-        f"{type(exc).__name__}: {exc}",
-        plugin=plugin,
-        hook="register_events",
-    )
-
-
-def _failures(
-    requires: tuple[BoundRequirement, ...], course: Course, event: Any
-) -> list[tuple[str, str]]:
-    """``(name, message)`` of every requirement that does not hold, in protocol order."""
-    return [(r.name, m) for r in requires if (m := r.failure(course, event))]
-
-
-def _guard_rejection(etype: str, failed: list[tuple[str, str]]) -> Rejection:
-    lead = (
-        "the course cannot be opened: " if etype == "course_opened" else f"{etype} is not possible yet: "
-    )
-    return Rejection(
-        "guard_failed",
-        lead + "; ".join(m for _, m in failed),
-        etype,
-        tuple(name for name, _ in failed),
-    )

@@ -12,6 +12,7 @@ allows. See docs/architecture.md for the measurements behind this shape.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Annotated, Any, Union
@@ -241,18 +242,89 @@ class CompiledProtocol:
 
 
 def describe_validation_error(exc: ValidationError, etype: str | None = None) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
+    """What is wrong with an event, in the product's words: one message per field, in the
+    order pydantic found them (``score: must be a number; items.2: must be an integer``).
+
+    The branches of a union field (``int | float``) are one field: their type errors become
+    one "must be a number" (or "must be a string or a list"), and a branch whose type matched
+    but whose value did not (``score: must be a finite number``) says that instead.
+    """
+    fields: dict[str, list[dict[str, Any]]] = {}
+    for err in exc.errors(include_url=False, include_input=False):
         loc = [p for p in err["loc"] if not (etype is not None and p == etype)]
-        loc = [p for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
-        where = ".".join(str(p) for p in loc)
-        kind = err.get("type")
-        if kind == "extra_forbidden":
-            msg = "unknown field"
-        elif kind == "missing":
-            msg = "required field is missing"
-        else:
-            msg = str(err["msg"]).removeprefix("Value error, ")
+        where = ".".join(_loc_text(p) for p in loc if not _is_branch(p))
+        fields.setdefault(where, []).append(err)
+    parts = []
+    for where, errs in fields.items():
+        msg = _field_message(errs)
         parts.append(f"{where}: {msg}" if where else msg)
     prefix = f"{etype}: " if etype else ""
     return prefix + "; ".join(parts)
+
+
+#: pydantic's names of a union's branches in an error's location (``score.int``, ``score.float``)
+_BRANCH = re.compile(r"^(int|float|str|bool|none|bytes|function-.*|constrained-.*|[\w-]+\[.*\])$")
+
+#: what a value of a type must be, for pydantic's type errors
+_TYPE_NOUNS = {
+    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "float_type": "a number", "float_parsing": "a number", "string_type": "a string",
+    "bool_type": "true or false", "bool_parsing": "true or false", "list_type": "a list",
+    "dict_type": "an object", "model_type": "an object", "model_attributes_type": "an object",
+    "none_required": "null", "datetime_type": "a date-time",
+}
+
+
+def _is_branch(part: Any) -> bool:
+    return isinstance(part, str) and _BRANCH.match(part) is not None
+
+
+def _loc_text(part: Any) -> str:
+    text = str(part)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return ascii(text)
+    return text
+
+
+def _field_message(errs: list[dict[str, Any]]) -> str:
+    """One message for one field's errors (several only for the branches of a union)."""
+    constraint = [e for e in errs if e["type"] not in _TYPE_NOUNS]
+    if constraint or len(errs) == 1:
+        return _message(constraint[0] if constraint else errs[0])
+    nouns = list(dict.fromkeys(_TYPE_NOUNS[e["type"]] for e in errs))
+    if "an integer" in nouns and "a number" in nouns:
+        nouns.remove("an integer")
+    return "must be " + " or ".join(nouns)
+
+
+def _message(err: dict[str, Any]) -> str:
+    """One pydantic error in the product's words."""
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind in _TYPE_NOUNS:
+        return "must be " + _TYPE_NOUNS[kind] + (" (12.0 is not one)" if kind == "int_from_float" else "")
+    simple = {
+        "missing": "required field is missing",
+        "extra_forbidden": "unknown field",
+        "finite_number": "must be a finite number",
+        "string_unicode": "must be UTF-8 text",
+        "literal_error": f"must be one of {ctx.get('expected', '')}",
+        "enum": f"must be one of {ctx.get('expected', '')}",
+        "greater_than_equal": f"must be at least {ctx.get('ge')}",
+        "greater_than": f"must be greater than {ctx.get('gt')}",
+        "less_than_equal": f"must be at most {ctx.get('le')}",
+        "less_than": f"must be less than {ctx.get('lt')}",
+        "too_long": f"must have at most {ctx.get('max_length')} items",
+        "string_too_long": f"must have at most {ctx.get('max_length')} characters",
+    }
+    if kind in simple:
+        return simple[kind]
+    if kind == "string_too_short":
+        n = ctx.get("min_length", 1)
+        return "must not be empty" if n == 1 else f"must have at least {n} characters"
+    if kind == "too_short":
+        n = ctx.get("min_length", 1)
+        return "must not be empty" if n == 1 else f"must have at least {n} items"
+    return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")

@@ -8,6 +8,7 @@ fingerprint, so 10,000 courses of one protocol share one machine.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -39,6 +40,27 @@ PATH_ENV = "IPTFLOW_PROTOCOLS_PATH"
 
 def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     """Order versions numerically part by part (1.10.0 after 1.9.0); other parts sort after."""
+#: how many known names an "unknown ..." message lists before "and N more"
+KNOWN_SHOWN = 10
+
+
+def known_names(asked: object, known: Iterable[str], shown: int = KNOWN_SHOWN) -> str:
+    """The end of an "unknown NAME" message: close matches first, then at most ``shown`` of the
+    known names and how many more there are (`` (did you mean 'ptsd'? known: a, b ... and 32
+    more)``), so the message stays one readable line however many names are known."""
+    names = sorted(set(known))
+    if not names:
+        return " (none known)"
+    close = difflib.get_close_matches(asked, names, n=3) if isinstance(asked, str) else []
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    return f" ({hint}known: {_capped(names[:shown], len(names), ', ')})"
+
+
+def _capped(first: list[str], total: int, sep: str) -> str:
+    more = total - len(first)
+    return sep.join(first) + (f" and {more} more" if more > 0 else "")
+
+
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in version.split("."))
 
 
@@ -263,11 +285,14 @@ class Registry:
         if protocol_id not in self.versions or (version and version not in self.versions[protocol_id]):
             self._scan_dirs()
         if protocol_id not in self.versions:
-            known = ", ".join(self.protocol_ids()) or "none"
+            errors = self._dir_errors
             extra = (
-                f" (unreadable protocol files: {'; '.join(self._dir_errors)})" if self._dir_errors else ""
+                f" (unreadable protocol files: {_capped(errors[:1], len(errors), '; ')})"
+                if errors else ""
             )
-            raise UnknownProtocol(f"unknown protocol {protocol_id!r} (known: {known}){extra}")
+            raise UnknownProtocol(
+                f"unknown protocol {protocol_id!r}{known_names(protocol_id, self.protocol_ids())}{extra}"
+            )
         versions = self.versions[protocol_id]
         if "@" in protocol_ref:
             if version not in versions:
@@ -282,8 +307,9 @@ class Registry:
     def adaptation(self, adaptation_id: str, base_version: str | None = None) -> AdaptationDef:
         """An adaptation by id: the newest version, or the newest that applies to ``base_version``."""
         if adaptation_id not in self.adaptation_versions:
-            known = ", ".join(sorted(self.adaptations)) or "none installed"
-            raise UnknownAdaptation(f"unknown adaptation {adaptation_id!r} (known: {known})")
+            raise UnknownAdaptation(
+                f"unknown adaptation {adaptation_id!r}{known_names(adaptation_id, self.adaptations)}"
+            )
         candidates = self.adaptation_versions[adaptation_id]
         if base_version is None:
             return candidates[-1][0]

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
 from iptflow.engine.course import Course
-from iptflow.engine.jsonio import strict_loads
+from iptflow.engine.jsonio import JSONLimitError, strict_loads
 from iptflow.engine.machine import describe_validation_error
 from iptflow.engine.registry import Registry, default_registry
 from iptflow.engine.results import REJECTION_CODES, Rejection
@@ -52,6 +52,8 @@ def parse_line(text: str, number: int, name: str) -> Line | None:
         return None
     try:
         data = strict_loads(text)
+    except JSONLimitError as exc:
+        raise CourseFileError(f"the line cannot be read: {exc}", file=name, line=number) from None
     except ValueError as exc:
         raise CourseFileError(f"not valid JSON: {exc}", file=name, line=number) from None
     if not isinstance(data, dict):

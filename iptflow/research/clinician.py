@@ -176,6 +176,8 @@ class Clinician:
         unmet = course.unmet_requirements(goal)
         if not unmet:
             return None
+        if unmet[0][0] in ("not_allowed", "course_closed"):  # no requirement: the state itself
+            raise Stuck(f"{goal} in {course.state}: {unmet[0][1]}")
         needs_session = False
         for name, message in unmet:
             step = self._action(course, name, message)

@@ -21,44 +21,21 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from iptflow.engine.jsonio import strict_loads
+from iptflow.engine.jsonio import strict_loads, value_problem
 from iptflow.engine.results import Rejection
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-#: How deeply objects and arrays may nest in a stored event (the event object is level 1).
-MAX_NESTING = 100
-
-
-def _too_deep(value: Any, limit: int) -> bool:
-    """Whether dicts, lists and tuples nest more than ``limit`` levels in ``value`` (iterative:
-    no recursion, whatever the depth; a cycle counts as too deep)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if not isinstance(item, Mapping | list | tuple):
-            continue
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, Mapping) else item
-        stack.extend((child, depth + 1) for child in children)
-    return False
-
-
 def encode_event(event: Mapping[str, Any]) -> str:
-    """The stored JSON text of an event. Raises ValueError (nested more than
-    :data:`MAX_NESTING` levels, a lone surrogate, NaN) or TypeError if it is not JSON text."""
-    if _too_deep(event, MAX_NESTING):
-        raise ValueError(f"it nests objects or arrays more than {MAX_NESTING} levels deep")
-    body = _ENCODER.encode(dict(event))  # json.dumps with these options, without a new encoder
-    try:
-        body.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(
-            f"it holds a lone surrogate ({ascii(exc.object[exc.start])}), which is not UTF-8 text"
-        ) from None
-    return body
+    """The stored JSON text of an event. Raises ValueError when it breaks the engine's JSON
+    limits (:func:`iptflow.engine.jsonio.value_problem`: nested more than
+    :data:`~iptflow.engine.jsonio.MAX_NESTING` levels, an integer too large, a lone surrogate),
+    holds NaN, or TypeError if it is not JSON text."""
+    problem = value_problem(event)
+    if problem is not None:
+        raise ValueError(problem)
+    return _ENCODER.encode(dict(event))  # json.dumps with these options, without a new encoder
 
 
 def encoded(events: Iterable[Mapping[str, Any]]) -> list[tuple[str, Mapping[str, Any]]]:
@@ -103,7 +80,6 @@ decode_event = strict_loads
 def event_hash(prev_hash: str, course_id: str, seq: int, body: str) -> str:
     text = f"{prev_hash}\n{course_id}\n{seq}\n{body}"
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-
 
 
 def migration_hash(prev_hash: str, course_id: str, n: int, body: str) -> str:
