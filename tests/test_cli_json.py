@@ -246,9 +246,9 @@ def test_a_nonexistent_protocols_dir_is_exit_2_for_every_command(tmp_path: Path)
     runs = {
         "check": ["check", str(ROOT / "protocols" / "ipt-depression" / "2.0.0.toml")],
         "generate": ["generate", "ipt-depression", "--random", "1", "--out", str(tmp_path / "g")],
+        "migrate": ["migrate", "--to", "ipt-depression@2.0.0"],
         "protocols": ["protocols"],
         "show": ["show", "ipt-depression"],
-        "migrate": ["migrate", "--to", "ipt-depression@2.0.0"],
         "replay": ["replay", str(COURSE_FILE)],
         "simulate": ["simulate", "ipt-depression", "--n", "1", "--db", str(tmp_path / "s.db")],
     }

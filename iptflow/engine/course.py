@@ -38,7 +38,7 @@ from iptflow.errors import EventRejected, IptflowError, PluginError, UnknownEven
 from iptflow.protocol.instruments import change_pct, outcome_status
 
 if TYPE_CHECKING:
-    from iptflow.engine.machine import BoundRequirement, CompiledProtocol
+    from iptflow.engine.machine import CompiledProtocol
     from iptflow.protocol.models import ResolvedProtocol
 
 
@@ -125,12 +125,12 @@ class Course:
                 "the course was never opened: its first event must be course_opened",
                 event_type=etype if isinstance(etype, str) else None,
             )
-        try:
-            opened = CourseOpened.model_validate(dict(raw))
-        except ValidationError as exc:
         problem = value_problem(raw)
         if problem is not None:
             return None, limit_rejection("course_opened", problem)
+        try:
+            opened = CourseOpened.model_validate(dict(raw))
+        except ValidationError as exc:
             return None, Rejection(
                 "invalid_event", describe_validation_error(exc, "course_opened"), "course_opened"
             )
@@ -300,6 +300,21 @@ class Course:
             if msg:
                 out.append((req.name, msg))
         return out
+
+    def _closed_message(self) -> str:
+        return f"the course is {self.state.replace('_', ' ')} and accepts no more events"
+
+    def _not_allowed_message(self, etype: str) -> str:
+        """Why the current state takes no ``etype`` (not allowed, or no route's ``when`` fits)."""
+        compiled = self._compiled
+        routes = compiled.allowed[self.state].get(etype)
+        if routes is None:
+            if etype == "course_opened":
+                return "the course is already open: course_opened must be its first event"
+            return (f"{etype} is not allowed in {self.state}; allowed there: "
+                    + ", ".join(compiled.allowed_lists[self.state]))
+        conditions = "; ".join(", ".join(f"{k} {v}" for k, v in r.when) for r in routes)
+        return f"{etype} is only allowed in {self.state} for courses with {conditions}"
 
     def snapshot(self) -> dict[str, Any]:
         """The full observable state, JSON-ready (equal snapshots = equal courses)."""

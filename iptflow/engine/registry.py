@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 PATH_ENV = "IPTFLOW_PROTOCOLS_PATH"
 
 
-def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
-    """Order versions numerically part by part (1.10.0 after 1.9.0); other parts sort after."""
 #: how many known names an "unknown ..." message lists before "and N more"
 KNOWN_SHOWN = 10
 
@@ -61,6 +59,8 @@ def _capped(first: list[str], total: int, sep: str) -> str:
     return sep.join(first) + (f" and {more} more" if more > 0 else "")
 
 
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Order versions numerically part by part (1.10.0 after 1.9.0); other parts sort after."""
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in version.split("."))
 
 
@@ -373,7 +373,6 @@ class Registry:
 
     def notify_state_changed(self, course: Course, source: str, dest: str, event_type: str) -> None:
         self._observe("state_changed", course=course, source=source, dest=dest, event_type=event_type)
-
 
 def hook_raised(plugin: str, hook_name: str, exc: Exception) -> PluginError:
     """The error for a plugin's hook implementation that raised ``exc``."""
