@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pg_support import content, is_pg
+
 from iptflow.research.demo import demo_events
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
@@ -52,7 +54,10 @@ def course_with_deviations(course_id: str = "dev-001") -> list[dict[str, Any]]:
 
 
 def db_content(path: Path | str) -> dict[str, tuple[int, str]]:
-    """Row count and a SHA-256 of every row, per table, read through a separate connection."""
+    """Row count and a SHA-256 of every row, per table, read through a separate connection
+    (a SQLite file, or a PostgreSQL URL: tests/pg_support.py)."""
+    if is_pg(path):
+        return content(path, (*TABLES[:-1], "iptflow_migrations"))
     conn = sqlite3.connect(str(path))
     try:
         out = {}

@@ -69,6 +69,7 @@ def cases(tmp: Path) -> dict[str, list[str]]:
         "replay": ["replay", str(COURSE_FILE)],
         "report": ["report"],
         "simulate": ["simulate", "ipt-depression", "--n", "2"],
+        "store copy": ["store", "copy", "--from", str(tmp / "store.db"), "--to", str(tmp / "copy.db")],
         "verify": ["verify"],
     }
 

@@ -1,13 +1,14 @@
 """The durable store: writing, reading, rejections, idempotency, conflicts, tamper evidence and
-protocol pinning, on real SQLite files."""
+protocol pinning, on real SQLite files and on a real PostgreSQL server (``store_url``,
+tests/conftest.py): every test taking ``db`` runs on both backends."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
+from pg_support import INTEGRITY_ERRORS, drop_trigger, execute, is_pg
 from store_support import course_with_deviations, db_content, measure_for_seq, opened
 
 from iptflow import Course, ProtocolDef, Registry, hookimpl
@@ -33,12 +34,13 @@ COURSES = Path(__file__).parent / "courses"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "store.db"
+def db(store_url: str) -> str:
+    """The store's location: a SQLite file, then a PostgreSQL schema (conftest.py)."""
+    return store_url
 
 
 @pytest.fixture
-def store(db: Path):
+def store(db: str):
     with Store.open(db) as s:
         yield s
 
@@ -50,7 +52,7 @@ def _fill(store: Store, events: list[dict]) -> None:
         assert result.ok, result
 
 
-def test_a_course_written_event_by_event_loads_as_the_engine_builds_it(store: Store, db: Path):
+def test_a_course_written_event_by_event_loads_as_the_engine_builds_it(store: Store, db: str):
     events = demo_events("c-001")
     _fill(store, events)
     expected = Course.replay(events)
@@ -71,7 +73,7 @@ def test_a_course_written_event_by_event_loads_as_the_engine_builds_it(store: St
     assert history[0].actor == "clinician-7" and history[0].recorded_at
 
 
-def test_every_kind_of_rejection_leaves_the_database_unchanged(store: Store, db: Path):
+def test_every_kind_of_rejection_leaves_the_database_unchanged(store: Store, db: str):
     _fill(store, [opened(), measure_for_seq(2), measure_for_seq(3)])
     closed = demo_events("closed-1")
     _fill(store, closed)
@@ -112,7 +114,7 @@ def test_closed_course_reports_course_closed_before_conflict(store: Store):
     assert store.apply("c-9", measure_for_seq(99), expected_seq=1).code == "course_closed"
 
 
-def test_repeated_idempotency_key_returns_the_original_result_and_writes_once(store: Store, db: Path):
+def test_repeated_idempotency_key_returns_the_original_result_and_writes_once(store: Store, db: str):
     _fill(store, [opened()])
     first = store.apply("c-001", measure_for_seq(2, score=20), idempotency_key="visit-1")
     store.apply("c-001", measure_for_seq(3, score=12))
@@ -151,7 +153,7 @@ def test_unknown_course(store: Store):
             read("ghost")
 
 
-def test_unknown_protocol_cannot_be_opened(store: Store, db: Path):
+def test_unknown_protocol_cannot_be_opened(store: Store, db: str):
     before = db_content(db)
     with pytest.raises(UnknownProtocol):
         store.open_course(opened(protocol="no-such-protocol"))
@@ -172,7 +174,7 @@ def test_list_filters_by_state_protocol_adaptation_and_synthetic(store: Store):
     assert store.row("t-1").adaptations == ["adolescent"] and store.row("t-1").synthetic
 
 
-def test_two_stores_on_one_file_never_use_a_stale_cached_course(db: Path):
+def test_two_stores_on_one_file_never_use_a_stale_cached_course(db: str):
     with Store.open(db) as a, Store.open(db) as b:
         assert a.open_course(opened()).ok
         for seq in range(2, 12):
@@ -250,7 +252,7 @@ def test_import_refuses_an_unexpected_rejection_unless_asked_to_skip(store: Stor
         store.import_course_file(path, skip_rejected=True)
 
 
-def test_import_many_is_all_or_nothing(store: Store, db: Path):
+def test_import_many_is_all_or_nothing(store: Store, db: str):
     _fill(store, [opened("taken")])
     before = db_content(db)
     with pytest.raises(CourseExists, match="taken"):
@@ -264,17 +266,14 @@ def test_import_many_is_all_or_nothing(store: Store, db: Path):
     assert store.verify().ok
 
 
-def test_verify_names_a_hand_edited_event(store: Store, db: Path):
+def test_verify_names_a_hand_edited_event(store: Store, db: str):
     _fill(store, demo_events("c-a"))
     _fill(store, demo_events("c-b"))
     assert store.verify().ok
-    conn = sqlite3.connect(db)
-    conn.execute("DROP TRIGGER events_no_update")
-    body = conn.execute("SELECT body FROM events WHERE course_id='c-b' AND seq=8").fetchone()[0]
-    conn.execute("UPDATE events SET body = ? WHERE course_id='c-b' AND seq=8",
-                 (body.replace('"number":2', '"number":3'),))
-    conn.commit()
-    conn.close()
+    drop_trigger(db, "events_no_update")
+    body = execute(db, "SELECT body FROM events WHERE course_id='c-b' AND seq=8")[0][0]
+    execute(db, "UPDATE events SET body = ? WHERE course_id='c-b' AND seq=8",
+            (body.replace('"number":2', '"number":3'),))
     report = store.verify()
     assert not report.ok
     assert [(p.course_id, p.seq, p.kind) for p in report.problems] == [("c-b", 8, "hash")]
@@ -283,35 +282,30 @@ def test_verify_names_a_hand_edited_event(store: Store, db: Path):
     assert store.get("c-a").state == "completed"
 
 
-def test_the_database_refuses_to_update_or_delete_events(store: Store, db: Path):
+def test_the_database_refuses_to_update_or_delete_events(store: Store, db: str):
     _fill(store, [opened(), measure_for_seq(2)])
-    conn = sqlite3.connect(db)
     for sql in ("UPDATE events SET at = 'x'", "DELETE FROM events WHERE seq = 2"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            conn.execute(sql)
-    conn.close()
+        with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
+            execute(db, sql)
+    assert len(execute(db, "SELECT * FROM events")) == 2
 
 
-def test_verify_names_removed_events_and_a_changed_course_row(store: Store, db: Path):
+def test_verify_names_removed_events_and_a_changed_course_row(store: Store, db: str):
     _fill(store, demo_events("c-a"))
     _fill(store, demo_events("c-b"))
-    conn = sqlite3.connect(db)
-    conn.execute("DROP TRIGGER events_no_delete")
-    conn.execute("DELETE FROM events WHERE course_id='c-a' AND seq=5")
-    conn.execute("UPDATE courses SET state='middle' WHERE id='c-b'")
-    conn.commit()
-    conn.close()
+    drop_trigger(db, "events_no_delete")
+    execute(db, "DELETE FROM events WHERE course_id='c-a' AND seq=5")
+    execute(db, "UPDATE courses SET state='middle' WHERE id='c-b'")
     problems = {p.course_id: p for p in store.verify().problems}
     assert (problems["c-a"].seq, problems["c-a"].kind) == (5, "log")
     assert problems["c-b"].kind == "course_row" and "state" in problems["c-b"].message
 
 
-def test_a_missing_stored_protocol_is_an_error_not_a_reinterpretation(store: Store, db: Path):
+def test_a_missing_stored_protocol_is_an_error_not_a_reinterpretation(store: Store, db: str):
     _fill(store, [opened(), measure_for_seq(2)])
-    conn = sqlite3.connect(db)
-    conn.execute("DELETE FROM protocols")
-    conn.commit()
-    conn.close()
+    if is_pg(db):  # PostgreSQL enforces the foreign key for every connection
+        execute(db, "ALTER TABLE courses DROP CONSTRAINT courses_fingerprint_fkey")
+    execute(db, "DELETE FROM protocols")
     with Store.open(db) as fresh:
         with pytest.raises(MissingProtocol, match="c-001"):
             fresh.get("c-001")
@@ -357,7 +351,7 @@ def _events_1(course_id: str, protocol: str = "ipt-depression@1.0.0") -> list[di
     return events
 
 
-def test_a_course_keeps_the_protocol_it_was_opened_under(db: Path):
+def test_a_course_keeps_the_protocol_it_was_opened_under(db: str):
     events = _events_1("old-1")
     upto = next(i for i, e in enumerate(events) if e["type"] == "formulation_agreed")
     with Store.open(db) as store:
@@ -379,10 +373,10 @@ def test_a_course_keeps_the_protocol_it_was_opened_under(db: Path):
         assert rejected.code == "guard_failed"
         assert store.get("new-1").protocol.version == "2.0.0"
         assert store.verify().ok
-        assert store.db["protocols"].count == 2
+        assert len(store.recorder.fingerprints()) == 2
 
 
-def test_a_protocol_the_installed_plugins_cannot_compile_is_a_clear_error(db: Path):
+def test_a_protocol_the_installed_plugins_cannot_compile_is_a_clear_error(db: str):
     with Store.open(db) as store:
         assert store.open_course(opened("t-1", adaptations=["adolescent"], patient={"age": 14})).ok
     pm, _ = make_plugin_manager(entry_points_too=False)  # the adolescent plugin is gone
@@ -408,10 +402,12 @@ def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path):
         Store.open(tmp_path / "x.db", synchronous="SOMETIMES")
 
 
-def test_file_databases_use_wal_and_foreign_keys(store: Store):
+def test_file_databases_use_wal_and_foreign_keys(tmp_path: Path):
+    store = Store.open(tmp_path / "wal.db")
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    store.close()
 
 
 def test_clock_none_records_no_wall_clock_time(tmp_path: Path):

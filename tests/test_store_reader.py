@@ -1,13 +1,13 @@
 """The store's public reader (``Store.recorder``), its one replay of a stored log
-(``loading.replay_log``) and the research tables' API, on real SQLite files."""
+(``loading.replay_log``) and the research tables' API, on real SQLite files and on a real
+PostgreSQL server (every test taking ``db`` runs on both: ``store_url``, tests/conftest.py)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from pathlib import Path
 
 import pytest
+from pg_support import drop_trigger, execute, is_pg
 from store_support import db_content, measure_for_seq, opened
 
 from iptflow import Course
@@ -16,16 +16,18 @@ from iptflow.research.demo import demo_events
 from iptflow.store import CorruptCourse, SimulationRun, Store
 from iptflow.store.hashing import decode_event, event_hash
 from iptflow.store.loading import replay_log
+from iptflow.store.postgres import PgRecorder
 from iptflow.store.recorder import Recorder
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "store.db"
+def db(store_url: str) -> str:
+    """The store's location: a SQLite file, then a PostgreSQL schema (conftest.py)."""
+    return store_url
 
 
 @pytest.fixture
-def store(db: Path):
+def store(db: str):
     with Store.open(db) as s:
         yield s
 
@@ -36,17 +38,14 @@ def _fill(store: Store, events: list[dict]) -> None:
         assert store.apply(events[0]["course_id"], event).ok
 
 
-def _tamper(db: Path, course_id: str, seq: int, old: str, new: str) -> None:
+def _tamper(db: str, course_id: str, seq: int, old: str, new: str) -> None:
     """Change one stored body behind the store's back (dropping the append-only trigger)."""
-    conn = sqlite3.connect(db)
-    conn.execute("DROP TRIGGER IF EXISTS events_no_update")
-    body = conn.execute("SELECT body FROM events WHERE course_id = ? AND seq = ?",
-                        (course_id, seq)).fetchone()[0]
+    drop_trigger(db, "events_no_update")
+    body = execute(db, "SELECT body FROM events WHERE course_id = ? AND seq = ?",
+                   (course_id, seq))[0][0]
     assert old in body
-    conn.execute("UPDATE events SET body = ? WHERE course_id = ? AND seq = ?",
-                 (body.replace(old, new), course_id, seq))
-    conn.commit()
-    conn.close()
+    execute(db, "UPDATE events SET body = ? WHERE course_id = ? AND seq = ?",
+            (body.replace(old, new), course_id, seq))
 
 
 # -- the public reader ----------------------------------------------------------------------------
@@ -85,20 +84,20 @@ def test_the_reader_returns_what_was_written(store: Store):
     assert [r["id"] for r in reader.course_rows(state="assessment")] == ["c-a"]
 
 
-def test_the_reader_finds_events_without_a_course_row(db: Path, store: Store):
+def test_the_reader_finds_events_without_a_course_row(db: str, store: Store):
     _fill(store, [opened(), measure_for_seq(2)])
-    conn = sqlite3.connect(db)  # foreign keys are off on this connection
-    conn.execute("DELETE FROM course_adaptations")
-    conn.execute("DELETE FROM courses")
-    conn.commit()
-    conn.close()
+    if is_pg(db):  # PostgreSQL enforces foreign keys on every connection
+        execute(db, "ALTER TABLE events DROP CONSTRAINT events_course_id_fkey")
+    execute(db, "DELETE FROM course_adaptations")  # foreign keys are off on a raw SQLite connection
+    execute(db, "DELETE FROM courses")
     assert store.recorder.orphan_course_ids() == ["c-001"]
     assert [(p.kind, p.course_id) for p in store.verify().problems] == [("orphan", "c-001")]
 
 
-def test_a_recorder_opens_a_file_by_itself(db: Path, store: Store):
+def test_a_recorder_opens_a_file_by_itself(db: str, store: Store):
     _fill(store, [opened(), measure_for_seq(2)])
-    reader = Recorder.open(str(db), synchronous="NORMAL", create=False, timeout=5.0)
+    opener = PgRecorder if is_pg(db) else Recorder
+    reader = opener.open(db, synchronous="NORMAL", create=False, timeout=5.0)
     try:
         with reader.read():
             assert reader.course_ids() == ["c-001"]
@@ -107,7 +106,7 @@ def test_a_recorder_opens_a_file_by_itself(db: Path, store: Store):
         reader.close()
 
 
-def test_a_write_that_raises_writes_nothing(db: Path, store: Store):
+def test_a_write_that_raises_writes_nothing(db: str, store: Store):
     _fill(store, [opened(), measure_for_seq(2)])
     before = db_content(db)
     with pytest.raises(RuntimeError), store.recorder.write():
@@ -136,7 +135,7 @@ def test_replay_log_rebuilds_the_stored_course(store: Store):
     assert replayed.course.snapshot() == store.get("c-001").snapshot()
 
 
-def test_replay_log_names_the_first_rejected_event(db: Path, store: Store):
+def test_replay_log_names_the_first_rejected_event(db: str, store: Store):
     _fill(store, demo_events("c-001"))
     _tamper(db, "c-001", 8, '"number":2', '"number":3')  # session 3 before session 2
     bodies, compiled = _stored(store, "c-001")
@@ -158,7 +157,7 @@ def test_replay_log_rejects_a_first_event_that_does_not_open_and_an_empty_log(st
     assert (empty.course, empty.seq, empty.rejection.code) == (None, 1, "no_course")
 
 
-def test_import_many_validates_event_sequences_with_replay_log(db: Path, store: Store):
+def test_import_many_validates_event_sequences_with_replay_log(db: str, store: Store):
     events = demo_events("c-x")
     broken = events[:3] + events[4:]  # a gap: one event is rejected
     expected = replay_log(broken, store.registry)
@@ -171,7 +170,7 @@ def test_import_many_validates_event_sequences_with_replay_log(db: Path, store: 
 
 
 # -- research tables ------------------------------------------------------------------------------
-def test_simulation_runs_are_recorded_and_read_through_the_store(db: Path):
+def test_simulation_runs_are_recorded_and_read_through_the_store(db: str):
     with Store.open(db, clock=None) as store:
         assert store.simulation_runs() == []
         first = store.record_simulation_run(protocol="ipt-depression", adaptations=[],
@@ -185,7 +184,5 @@ def test_simulation_runs_are_recorded_and_read_through_the_store(db: Path):
         SimulationRun(1, "ipt-depression", [], "sha256:a", 5, 1, {"a": 2, "b": 1}, True),
         SimulationRun(2, "ipt-depression", ["adolescent"], "sha256:b", 7, 2, {}, True),
     ]
-    conn = sqlite3.connect(db)
-    stored = conn.execute("SELECT model, adaptations, synthetic FROM simulation_runs ORDER BY run").fetchall()
-    conn.close()
-    assert stored == [('{"a": 2, "b": 1}', "[]", 1), ("{}", '["adolescent"]', 1)]
+    stored = execute(db, "SELECT model, adaptations, synthetic FROM simulation_runs ORDER BY run")
+    assert [tuple(r) for r in stored] == [('{"a": 2, "b": 1}', "[]", 1), ("{}", '["adolescent"]', 1)]

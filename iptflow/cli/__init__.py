@@ -26,6 +26,7 @@ from iptflow.cli import (
     replay,
     report,
     simulate,
+    store,
     verify,
 )
 from iptflow.cli.output import echo, error
@@ -62,6 +63,7 @@ COMMANDS: tuple[click.Command, ...] = (
     replay.replay,
     report.report,
     simulate.simulate,
+    store.store,
     verify.verify,
 )
 """Every command and group of ``iptflow`` (``iptflow --help`` lists them by name)."""

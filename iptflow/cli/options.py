@@ -42,8 +42,13 @@ def db_timeout() -> float:
     return value
 
 
-def db_option(func: F | None = None, *, help: str = "The store's database file.") -> Any:
-    """``--db PATH`` (default ``./iptflow.db``, or ``$IPTFLOW_DB``): the store's database file.
+def db_option(
+    func: F | None = None,
+    *,
+    help: str = "The store: a SQLite file, sqlite:///PATH or a postgresql://USER@HOST/DB URL.",
+) -> Any:
+    """``--db PATH|URL`` (default ``./iptflow.db``, or ``$IPTFLOW_DB``): the store's SQLite file
+    or a ``sqlite:///`` or ``postgresql://`` URL (``Store.open`` takes each).
 
     Use as ``@db_option`` or, with a command's own help text, ``@db_option(help="...")``.
     """
@@ -56,7 +61,8 @@ def db_option(func: F | None = None, *, help: str = "The store's database file."
             show_default=True,
             envvar=DB_ENV,
             show_envvar=True,
-            type=click.Path(dir_okay=False),
+            type=click.Path(dir_okay=False),  # a URL is no directory: it passes as it is
+            metavar="PATH|URL",
             help=help,
         )(f)
 

@@ -161,11 +161,25 @@ class Store(StoreReader):
         course, result = Course.try_open(event, self.registry, notify=False)
         if course is None:
             return result
+        try:
+            return self._open_once(course, result, (body, event), idempotency_key, synthetic)
+        except RecordConflict:  # PostgreSQL: another writer created it since; answer as then
+            return self._open_once(course, result, (body, event), idempotency_key, synthetic)
+
+    def _open_once(
+        self,
+        course: Course,
+        result: Result,
+        opened: tuple[str, Mapping[str, Any]],
+        idempotency_key: str | None,
+        synthetic: bool,
+    ) -> Result:
+        """Store a course ``open_course`` accepted, in one transaction (see there)."""
         course_id = course.course_id
         with self.recorder.write():
             existing = self.recorder.course_row(course_id)
             if existing is not None:
-                repeated = self._repeated(existing, idempotency_key, body)
+                repeated = self._repeated(existing, idempotency_key, opened[0])
                 if repeated is not None:
                     return repeated
                 return Rejection(
@@ -173,7 +187,7 @@ class Store(StoreReader):
                     f"course {course_id} already exists (opened at {existing['created_at']})",
                     "course_opened",
                 )
-            hash_ = self._insert_course(course, [(body, event)], synthetic, idempotency_key)
+            hash_ = self._insert_course(course, [opened], synthetic, idempotency_key)
         self._remember(course_id, 1, hash_, course)
         return result
 
@@ -290,13 +304,16 @@ class Store(StoreReader):
             bodies = encoded(course.history)
         except ValueError as exc:
             raise CourseFileError(f"not storable: {exc}", file=name) from None
-        with self.recorder.write():
-            if self.recorder.course_row(course.course_id) is not None:
-                raise CourseExists(
-                    f"{name}: course {course.course_id} is already in {self.path}",
-                    course_id=course.course_id,
-                )
-            hash_ = self._insert_course(course, bodies, synthetic)
+        try:
+            with self.recorder.write():
+                if self.recorder.course_row(course.course_id) is not None:
+                    raise RecordConflict(course.course_id)
+                hash_ = self._insert_course(course, bodies, synthetic)
+        except RecordConflict:  # stored before, or by another writer meanwhile (PostgreSQL)
+            raise CourseExists(
+                f"{name}: course {course.course_id} is already in {self.path}",
+                course_id=course.course_id,
+            ) from None
         self._remember(course.course_id, course.seq, hash_, course)
         return ImportResult(
             file=name,
@@ -336,14 +353,18 @@ class Store(StoreReader):
                                     position=position) from None
         ids: list[str] = []
         seen: set[str] = set()
-        with self.recorder.write():
-            for course, bodies in pending:
-                cid = course.course_id
-                if cid in seen or self.recorder.course_row(cid) is not None:
-                    raise CourseExists(f"course {cid} is already in {self.path}", course_id=cid)
-                seen.add(cid)
-                self._insert_course(course, bodies, synthetic)
-                ids.append(cid)
+        cid = ""
+        try:
+            with self.recorder.write():
+                for course, bodies in pending:
+                    cid = course.course_id
+                    if cid in seen or self.recorder.course_row(cid) is not None:
+                        raise RecordConflict(cid)
+                    seen.add(cid)
+                    self._insert_course(course, bodies, synthetic)
+                    ids.append(cid)
+        except RecordConflict:  # stored before, given twice, or by another writer meanwhile
+            raise CourseExists(f"course {cid} is already in {self.path}", course_id=cid) from None
         return ids
 
     # -- protocol migration (iptflow.store.protocol_migration) ----------------------------------

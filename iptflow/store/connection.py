@@ -30,7 +30,7 @@ from iptflow.store.errors import (
 )
 from iptflow.store.migrations import KNOWN_MIGRATIONS, READ_OPTIONAL
 
-__all__ = ["check_schema", "connect", "store_error"]
+__all__ = ["check_schema", "connect", "schema_pending", "store_error"]
 
 # SQLite's primary result codes (the low byte of an extended code)
 _PERM, _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = (
@@ -156,6 +156,12 @@ def check_schema(conn: sqlite3.Connection, path: str, *, readonly: bool) -> list
     apply it).
     """
     tables, applied = _applied(conn)
+    return schema_pending(tables, applied, path, readonly=readonly)
+
+
+def schema_pending(tables: set[str], applied: list[str], path: str, *, readonly: bool) -> list[str]:
+    """The known migrations a store with these tables and applied migrations lacks (both
+    backends); raises as :func:`check_schema` says."""
     unknown = [name for name in applied if name not in KNOWN_MIGRATIONS]
     if unknown:
         raise NewerSchema(

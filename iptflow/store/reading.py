@@ -22,6 +22,7 @@ from iptflow.engine.registry import Registry, default_registry
 from iptflow.store.errors import CorruptCourse, HashMismatch, InvalidArgument, UnknownCourse
 from iptflow.store.hashing import decode_event, encode_event
 from iptflow.store.loading import PinnedProtocols, load_course
+from iptflow.store.postgres import PgRecorder
 from iptflow.store.recorder import Recorder, utc_now
 from iptflow.store.rows import (
     CourseRow,
@@ -31,6 +32,7 @@ from iptflow.store.rows import (
     StoredEvent,
     VerifyReport,
 )
+from iptflow.store.urls import is_postgres_url, sqlite_path
 from iptflow.store.verify import check_log, verify_store
 
 __all__ = ["StoreReader"]
@@ -41,7 +43,7 @@ class StoreReader:
 
     def __init__(
         self,
-        recorder: Recorder,
+        recorder: Recorder | PgRecorder,
         registry: Registry | None,
         clock: Callable[[], str] | None,
         cache_size: int,
@@ -71,7 +73,9 @@ class StoreReader:
         """Open (and, with ``create``, create) a store; check its schema and apply pending
         migrations.
 
-        :param path: a database file, or ``":memory:"``.
+        :param path: a database file, ``":memory:"``, ``sqlite:///PATH``, or a PostgreSQL
+            URL ``postgresql://USER@HOST:PORT/DATABASE`` (extra ``postgres``; the same API and
+            guarantees, docs/store.md#postgresql).
         :param registry: the registry that resolves protocols of new courses and compiles stored
             ones (default: ``default_registry()``).
         :param synchronous: SQLite's ``PRAGMA synchronous``: ``FULL`` (default) makes every
@@ -90,10 +94,14 @@ class StoreReader:
             stores no wall-clock time (deterministic files, e.g. for simulated data).
         :param cache_size: how many live courses to keep in memory to make ``apply`` fast.
         """
-        recorder = Recorder.open(
-            os.fspath(path), synchronous=synchronous, create=create, timeout=timeout,
-            readonly=readonly,
-        )
+        location = os.fspath(path)
+        recorder: Recorder | PgRecorder
+        if is_postgres_url(location):
+            recorder = PgRecorder.open(location, synchronous=synchronous, create=create,
+                                       timeout=timeout, readonly=readonly)
+        else:
+            recorder = Recorder.open(sqlite_path(location), synchronous=synchronous,
+                                     create=create, timeout=timeout, readonly=readonly)
         return cls(recorder, registry, clock, cache_size)
 
     def close(self) -> None:

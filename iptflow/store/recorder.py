@@ -28,7 +28,7 @@ from iptflow.store.hashing import event_hash
 from iptflow.store.migrations import migrations
 from iptflow.store.recorder_migrations import MigrationRecords
 
-__all__ = ["SYNCHRONOUS", "RecordConflict", "Recorder", "utc_now"]
+__all__ = ["SYNCHRONOUS", "RecordConflict", "Recorder", "event_row", "insert_protocol_row", "utc_now"]
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -315,13 +315,7 @@ class Recorder(MigrationRecords):
         self.conn.execute(
             "INSERT OR IGNORE INTO protocols (fingerprint, protocol_id, version, adaptations, "
             "resolved) VALUES (?, ?, ?, ?, ?)",
-            (
-                resolved.fingerprint,
-                resolved.id,
-                resolved.version,
-                json.dumps(resolved.adaptations),
-                resolved.canonical_json(),
-            ),
+            insert_protocol_row(resolved),
         )
 
     @_mapped
@@ -374,7 +368,7 @@ class Recorder(MigrationRecords):
         rows = []  # hash-chained first, then written with one executemany
         for seq, (body, event) in enumerate(events, start=1):
             key = idempotency_key if seq == 1 else None
-            rows.append(_event_row(course_id, seq, body, event, prev, key, recorded_at))
+            rows.append(event_row(course_id, seq, body, event, prev, key, recorded_at))
             prev = rows[-1][7]
         self.conn.executemany(_INSERT_EVENT, rows)
         self.conn.execute("UPDATE courses SET last_hash = ? WHERE id = ?", (prev, course_id))
@@ -396,12 +390,12 @@ class Recorder(MigrationRecords):
         writer stored that seq first."""
         course_id = row["id"]
         seq = derived["last_seq"]
-        event_row = _event_row(
+        values = event_row(
             course_id, seq, body, event, row["last_hash"], idempotency_key, recorded_at
         )
-        hash_ = event_row[7]
+        hash_ = values[7]
         try:
-            self.conn.execute(_INSERT_EVENT, event_row)
+            self.conn.execute(_INSERT_EVENT, values)
         except sqlite3.IntegrityError as exc:
             raise RecordConflict(str(exc)) from exc
         self.conn.execute(
@@ -442,7 +436,18 @@ class Recorder(MigrationRecords):
         return self.rows("SELECT * FROM simulation_runs ORDER BY run")
 
 
-def _event_row(
+def insert_protocol_row(resolved: ResolvedProtocol) -> tuple[str, str, str, str, str]:
+    """A protocols row: fingerprint, id, version, adaptations (JSON list), canonical JSON."""
+    return (
+        resolved.fingerprint,
+        resolved.id,
+        resolved.version,
+        json.dumps(resolved.adaptations),
+        resolved.canonical_json(),
+    )
+
+
+def event_row(
     course_id: str,
     seq: int,
     body: str,
