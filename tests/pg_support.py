@@ -24,7 +24,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PG_BIN = Path(os.environ.get("IPTFLOW_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """``$IPTFLOW_PG_BIN``, else PostgreSQL 15's binaries, else the newest installed."""
+    if os.environ.get("IPTFLOW_PG_BIN"):
+        return Path(os.environ["IPTFLOW_PG_BIN"])
+    preferred = Path("/usr/lib/postgresql/15/bin")
+    if (preferred / "initdb").exists():
+        return preferred
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    return found[-1].parent if found else preferred
+
+
+PG_BIN = _pg_bin()
 DATABASE = "iptflow_test"
 TABLES = ("protocols", "courses", "events", "course_adaptations", "simulation_runs")
 
