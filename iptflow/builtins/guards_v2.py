@@ -125,9 +125,10 @@ def outcome_measure_in_state(
     if not names:
         return f"no outcome instrument (no baseline) to measure in {state}"
     now = getattr(event, "at", None) or course.facts.last_at  # "what is due" asks without an event
-    since = now - timedelta(days=within_days) if within_days is not None and now else None
+    # the age of a measure, not now minus N days: that date can fall before year 1
+    window = timedelta(days=within_days) if within_days is not None and now else None
     for m in course.facts.measures:
-        if m.state == state and m.instrument in names and (since is None or m.at >= since):
+        if m.state == state and m.instrument in names and (window is None or now - m.at <= window):
             return None
     which = " or ".join(names)
     if within_days is None:

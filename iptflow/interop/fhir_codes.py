@@ -7,7 +7,7 @@ resource's role (:func:`urn`), so the same course always gives the same bundle.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -65,7 +65,24 @@ def urn(course_id: str, seq: int, role: str) -> str:
     return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{course_id}|{seq}|{role}')}"
 
 
+#: the largest offset from UTC a FHIR dateTime or instant may carry (-14:00 to +14:00)
+FHIR_MAX_OFFSET = timedelta(hours=14)
+
+
 def instant(at: datetime) -> str:
+    """``at`` as a FHIR dateTime/instant. An offset beyond +/-14:00 (iptflow accepts up to
+    +/-23:59) is written for the same instant at +14:00 or -14:00; the moments at the very
+    ends of the calendar that cannot be written at that offset either (before
+    0001-01-01T00:00+14:00, after 9999-12-31T23:59:59-14:00) are written as that first or
+    last moment."""
+    offset = at.utcoffset()
+    if offset is not None and abs(offset) > FHIR_MAX_OFFSET:
+        limit = FHIR_MAX_OFFSET if offset > timedelta(0) else -FHIR_MAX_OFFSET
+        zone = timezone(limit)
+        try:  # by the wall clock: astimezone would pass through UTC, outside the calendar
+            at = (at.replace(tzinfo=None) + (limit - offset)).replace(tzinfo=zone)
+        except OverflowError:
+            at = (datetime.min if offset > timedelta(0) else datetime.max).replace(tzinfo=zone)
     text = at.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 

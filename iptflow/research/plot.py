@@ -11,7 +11,8 @@ no date) for HTML reports; :func:`write_plot` writes ``.svg`` or ``.png``.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,15 +42,23 @@ def _matplotlib() -> SimpleNamespace:
     """
     try:
         import matplotlib
-        from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+        from matplotlib.dates import (
+            AutoDateLocator,
+            ConciseDateFormatter,
+            DateFormatter,
+            date2num,
+            num2date,
+        )
         from matplotlib.figure import Figure
         from matplotlib.lines import Line2D
         from matplotlib.patches import Patch
+        from matplotlib.ticker import FixedLocator
     except ImportError as exc:  # pragma: no cover - exercised without the extra installed
         raise MissingExtra("course plots", "plot", "matplotlib") from exc
     return SimpleNamespace(rc_context=matplotlib.rc_context, AutoDateLocator=AutoDateLocator,
                            ConciseDateFormatter=ConciseDateFormatter, Figure=Figure, Line2D=Line2D,
-                           Patch=Patch)
+                           Patch=Patch, DateFormatter=DateFormatter, date2num=date2num,
+                           num2date=num2date, FixedLocator=FixedLocator)
 
 
 @dataclass
@@ -107,12 +116,32 @@ def _reviews(history: list[Step], end: datetime) -> list[tuple[str, datetime, da
     return reviews
 
 
+def shifted(at: datetime, delta: timedelta) -> datetime:
+    """``at + delta``, held at the first or last moment of the calendar (years 1 and 9999)
+    instead of overflowing."""
+    try:
+        return at + delta
+    except OverflowError:
+        return (datetime.max if delta > timedelta(0) else datetime.min).replace(tzinfo=at.tzinfo)
+
+
+def course_clock(opened: datetime) -> Callable[[datetime], datetime]:
+    """Times as the picture's axis shows them: naive wall-clock times in the offset of the
+    course's ``course_opened`` event, found by subtracting instants (never by converting to
+    UTC, which leaves the calendar for 0001-01-01T00:00+15:00 or 9999-12-31T20:00-15:00)."""
+    local = opened.replace(tzinfo=None)
+    return lambda at: shifted(local, at - opened)
+
+
 def _timeline(course: Course) -> _Timeline:
-    history = steps(course)
+    recorded = steps(course)
+    clock = course_clock(recorded[0].at)
+    history = [replace(s, at=clock(s.at)) for s in recorded]
     start = history[0].at
     end = history[-1].at
     if end - start < timedelta(days=1):
-        end = start + timedelta(days=1)
+        end = shifted(start, timedelta(days=1))
+        start = shifted(end, -timedelta(days=1))  # at the end of the calendar: the day before
     reviews = _reviews(history, end)
     review_names = sorted({r for r, _, _ in reviews})
     return _Timeline(
@@ -125,7 +154,7 @@ def _timeline(course: Course) -> _Timeline:
         review_colour={r: REVIEW_COLOURS[i % len(REVIEW_COLOURS)] for i, r in enumerate(review_names)},
         held=[s.at for s in history if s.type == "session_held"],
         missed=[s.at for s in history if s.type == "session_missed"],
-        deviations=[(d.at, d.code) for d in course.deviations],
+        deviations=[(clock(d.at), d.code) for d in course.deviations],
     )
 
 
@@ -154,7 +183,7 @@ def _draw_panel(ax: Axes, course: Course, tl: _Timeline, name: str, colour_of: d
     for b0, b1, phase in tl.bands:
         ax.axvspan(b0, b1, color=colour_of.get(phase, "#eeeeee"), alpha=0.9, lw=0, zorder=0)
     for review, r0, r1 in tl.reviews:
-        ax.axvspan(r0, max(r1, r0 + tl.pad / 4), facecolor="none", edgecolor=tl.review_colour[review],
+        ax.axvspan(r0, max(r1, shifted(r0, tl.pad / 4)), facecolor="none", edgecolor=tl.review_colour[review],
                    hatch="//", lw=0, zorder=1, alpha=0.6)
     for at in tl.held:
         ax.axvline(at, color="#888888", lw=0.7, zorder=2)
@@ -166,7 +195,7 @@ def _draw_panel(ax: Axes, course: Course, tl: _Timeline, name: str, colour_of: d
     if tl.deviations:
         ax.plot([d[0] for d in tl.deviations], [hi - (hi - lo) * 0.05] * len(tl.deviations), "D",
                 color="#ff7f0e", ms=7, zorder=6, clip_on=False)
-    ax.set_xlim(tl.start - tl.pad, tl.end + tl.pad)
+    ax.set_xlim(shifted(tl.start, -tl.pad), shifted(tl.end, tl.pad))
     ax.grid(axis="y", color="white", lw=0.8)
 
 
@@ -180,6 +209,24 @@ def _annotate_top(top_ax: Axes, tl: _Timeline) -> None:
         mid = b0 + (b1 - b0) / 2
         top_ax.annotate(phase, (mid, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 3),
                         textcoords="offset points", ha="center", va="bottom", fontsize=7, color="#333333")
+
+
+def _date_axis(ax: Axes, tl: _Timeline) -> None:
+    """Dates on the time axis: matplotlib's own ticks, or, where those would step past the
+    calendar (a course ending in December 9999), six evenly spaced dates inside it."""
+    mpl = _matplotlib()
+    locator = mpl.AutoDateLocator()
+    lo, hi = shifted(tl.start, -tl.pad), shifted(tl.end, tl.pad)
+    try:
+        mpl.num2date(locator.tick_values(lo, hi))  # raises for a tick outside years 1-9999
+    except (ValueError, OverflowError):
+        first, last = mpl.date2num(lo), mpl.date2num(hi)
+        ax.xaxis.set_major_locator(mpl.FixedLocator(
+            [first + (last - first) * (i + 0.5) / 6 for i in range(6)]))
+        ax.xaxis.set_major_formatter(mpl.DateFormatter("%Y-%m-%d"))
+        return
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mpl.ConciseDateFormatter(locator))
 
 
 def _legend(fig: Figure, tl: _Timeline) -> None:
@@ -207,9 +254,7 @@ def course_figure(course: Course) -> Figure:
     for ax, name in zip(axes, names, strict=True):
         _draw_panel(ax, course, tl, name, colour_of)
     _annotate_top(axes[0], tl)
-    locator = mpl.AutoDateLocator()
-    axes[-1].xaxis.set_major_locator(locator)
-    axes[-1].xaxis.set_major_formatter(mpl.ConciseDateFormatter(locator))
+    _date_axis(axes[-1], tl)
     _legend(fig, tl)
     outcome = course.outcome
     summary = f"course {course.course_id}: {course.state}, {course.sessions_held} sessions"
