@@ -63,6 +63,7 @@ def cases(tmp: Path) -> dict[str, list[str]]:
         "export fhir": ["export", "fhir", "demo-001", "--out", str(tmp / "bundle.json")],
         "generate": ["generate", "ipt-depression", "--random", "2", "--out", str(tmp / "gen")],
         "migrate": ["migrate", "--to", "ipt-depression@2.0.0"],
+        "migrate": ["migrate", "--to", "ipt-depression@2.0.0", "--course", "demo-001"],
         "plugins": ["plugins"],
         "protocols": ["protocols"],
         "show": ["show", "ipt-depression"],
@@ -247,6 +248,7 @@ def test_a_nonexistent_protocols_dir_is_exit_2_for_every_command(tmp_path: Path)
     runs = {
         "check": ["check", str(ROOT / "protocols" / "ipt-depression" / "2.0.0.toml")],
         "generate": ["generate", "ipt-depression", "--random", "1", "--out", str(tmp_path / "g")],
+        "migrate": ["migrate", "--to", "ipt-depression@2.0.0"],
         "migrate": ["migrate", "--to", "ipt-depression@2.0.0"],
         "protocols": ["protocols"],
         "show": ["show", "ipt-depression"],

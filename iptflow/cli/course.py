@@ -219,17 +219,39 @@ def list_(
 @click.option("--verify", "verify_hashes", is_flag=True,
               help="Check every stored event against its hash first (a mismatch: exit 2).")
 def log(course_id: str, db_path: str, as_json: bool, verify_hashes: bool) -> None:
-    """Show a course's stored events with their hash chain."""
+    """Show a course's stored events with their hash chain, and its protocol migrations
+    (protocol_migrated records) where they stand in the chain."""
     with open_store(db_path, readonly=True) as store:
         events = store.history(course_id, verify=verify_hashes)
-    if as_json:
-        for e in events:
-            emit_json(e.to_dict())
-        return
+        migrated = store.migrations(course_id)
+        labels = {fp: protocol_label(store, fp)
+                  for m in migrated for fp in (m.from_fingerprint, m.to_fingerprint)}
     for e in events:
-        actor = f" by {e.actor}" if e.actor else ""
-        key = f" key={e.idempotency_key}" if e.idempotency_key else ""
-        echo(f"{e.seq:>4}  {e.at:<25} {e.type:<34}{actor}{key}  {e.hash[:19]}...")
+        if as_json:
+            emit_json(e.to_dict())
+        else:
+            actor = f" by {e.actor}" if e.actor else ""
+            key = f" key={e.idempotency_key}" if e.idempotency_key else ""
+            echo(f"{e.seq:>4}  {e.at:<25} {e.type:<34}{actor}{key}  {e.hash[:19]}...")
+        for m in (m for m in migrated if m.after_seq == e.seq):
+            if as_json:
+                emit_json(m.to_dict())
+                continue
+            why = f": {m.reason}" if m.reason else ""
+            echo(f"{'':>4}  {m.at:<25} {'protocol_migrated':<34}{' by ' + m.actor}  "
+                 f"{m.hash[:19]}...")
+            echo(f"{'':>6}{labels[m.from_fingerprint]} -> {labels[m.to_fingerprint]} ({m.kind}){why}")
+
+
+def protocol_label(store: Store, fingerprint: str) -> str:
+    """``ipt-depression 2.0.0 + bipolar`` for a stored protocol (its fingerprint if it does not
+    load with the installed plugins)."""
+    try:
+        summary = store.protocols.compiled(fingerprint).protocol.summary()
+    except StoreError:
+        return fingerprint[:19] + "..."
+    adapt = f" + {', '.join(summary['adaptations'])}" if summary["adaptations"] else ""
+    return f"{summary['id']} {summary['version']}{adapt}"
 
 
 @course.command()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -10,7 +11,14 @@ import click
 from iptflow.cli.options import json_option, progress_option, protocols_dir_option, registry_for
 from iptflow.cli.output import echo, emit_json, error, progress, show_progress
 from iptflow.engine.registry import Registry
-from iptflow.engine.replay import ReplayResult, course_files, replay_file
+from iptflow.engine.replay import (
+    Line,
+    ReplayResult,
+    course_files,
+    read_lines,
+    replay_file,
+    replay_lines,
+)
 from iptflow.errors import CourseFileError
 
 
@@ -56,13 +64,27 @@ def render_timeline(result: ReplayResult) -> str:
     return "\n".join(lines)
 
 
+def under_protocol(lines: Iterable[Line], protocol: str) -> Iterator[Line]:
+    """The lines of a course file, its first (``course_opened``) naming ``protocol`` instead of
+    the protocol it names; its adaptations and every other line as they are."""
+    first = True
+    for line in lines:
+        if first and line.event is not None and line.event.get("type") == "course_opened":
+            line = replace(line, event={**line.event, "protocol": protocol})
+        first = False
+        yield line
+
+
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
+@click.option("--protocol", metavar="PROTOCOL[@VERSION]",
+              help="Replay under this protocol instead of the one each file names (what-if; "
+              "each file keeps its adaptations).")
 @json_option
 @protocols_dir_option
 @progress_option
-def replay(paths: tuple[str, ...], as_json: bool, protocols_dirs: tuple[str, ...],
-           progress_choice: bool | None) -> None:
+def replay(paths: tuple[str, ...], protocol: str | None, as_json: bool,
+           protocols_dirs: tuple[str, ...], progress_choice: bool | None) -> None:
     """Replay course files (directories: every *.jsonl below, by relative path).
 
     With more than one file, ends with a summary: files passed, failed and unusable, events
@@ -72,6 +94,8 @@ def replay(paths: tuple[str, ...], as_json: bool, protocols_dirs: tuple[str, ...
     unexpectedly, 2 when a file cannot be used at all.
     """
     registry = registry_for(protocols_dirs)
+    if protocol is not None:
+        registry.find(protocol)  # an unknown protocol or version: one line, exit 2
     files = list(course_files(paths))
     if not files:
         error("no course files found in " + ", ".join(paths))
@@ -80,7 +104,7 @@ def replay(paths: tuple[str, ...], as_json: bool, protocols_dirs: tuple[str, ...
     show = show_progress(progress_choice, stdout_too=True) and len(files) > 1
     with progress(len(files), "replaying", show) as bar:
         for path in files:
-            _replay_one(path, registry, as_json, summary)
+            _replay_one(path, registry, as_json, summary, protocol)
             bar.update(1)
     if len(files) > 1:
         if as_json:
@@ -91,10 +115,16 @@ def replay(paths: tuple[str, ...], as_json: bool, protocols_dirs: tuple[str, ...
     raise SystemExit(summary.status)
 
 
-def _replay_one(path: Path, registry: Registry, as_json: bool, summary: ReplaySummary) -> None:
-    """Replay one file, print its result (or its one-line error) and count it in ``summary``."""
+def _replay_one(
+    path: Path, registry: Registry, as_json: bool, summary: ReplaySummary, protocol: str | None
+) -> None:
+    """Replay one file (under ``protocol`` if given), print its result (or its one-line error)
+    and count it in ``summary``."""
     try:
-        result = replay_file(path, registry)
+        if protocol is None:
+            result = replay_file(path, registry)
+        else:
+            result = replay_lines(under_protocol(read_lines(path), protocol), str(path), registry)
     except CourseFileError as exc:
         error(exc.message)
         summary.unusable += 1
