@@ -17,6 +17,7 @@ transaction. ``timeout`` is PostgreSQL's ``lock_timeout``: a lock held longer ra
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -55,6 +56,7 @@ _EVENT_COLUMNS = (
 )
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 _COPY_EVENTS = f"COPY events ({_EVENT_COLUMNS}) FROM STDIN"
+_PIPELINED = 200  # a course with more events sends them through COPY
 _INSERT_COURSE = (
     "INSERT INTO courses (id, fingerprint, protocol_id, protocol_version, adaptations, format, "
     "state, last_seq, last_hash, created_at, updated_at, synthetic, sessions_held, "
@@ -122,6 +124,8 @@ class PgRecorder(PgMigrationRecords):
         self.timeout = timeout
         self.readonly = readonly
         self._writing = False
+        self._stored: set[str] = set()  # protocols known to be in the database
+        self._written: set[str] = set()  # protocols written by the open transaction
 
     @classmethod
     def open(
@@ -241,8 +245,10 @@ class PgRecorder(PgMigrationRecords):
             except BaseException:
                 self._rollback()
                 raise
+            self._stored |= self._written
         finally:
             self._writing = False
+            self._written = set()
 
     def _rollback(self) -> None:
         if not self.conn.closed and self._in_transaction:
@@ -380,12 +386,15 @@ class PgRecorder(PgMigrationRecords):
 
     # -- writing (inside :meth:`write`) ----------------------------------------------------------
     def insert_protocol(self, resolved: ResolvedProtocol) -> None:
+        if resolved.fingerprint in self._stored:  # written by this connection, committed
+            return
         with self.mapped():
             self.conn.execute(
                 "INSERT INTO protocols (fingerprint, protocol_id, version, adaptations, resolved) "
                 "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (fingerprint) DO NOTHING",
                 insert_protocol_row(resolved),
             )
+        self._written.add(resolved.fingerprint)
 
     def insert_course(
         self,
@@ -399,31 +408,38 @@ class PgRecorder(PgMigrationRecords):
         idempotency_key: str | None,
         recorded_at: str | None,
     ) -> str:
-        """Insert a new course (row, adaptations, events through ``COPY``); return its last
-        hash. :class:`RecordConflict` when another writer created the course first."""
+        """Insert a new course (row, adaptations, events) in one pipeline (one round trip for
+        a short course; a long one's events go through ``COPY``); return its last hash.
+        :class:`RecordConflict` when another writer created the course first."""
         prev = resolved.fingerprint
         rows = []
         for seq, (body, event) in enumerate(events, start=1):
             key = idempotency_key if seq == 1 else None
             rows.append(event_row(course_id, seq, body, event, prev, key, recorded_at))
             prev = rows[-1][7]
+        course = (
+            course_id, resolved.fingerprint, resolved.id, resolved.version,
+            json.dumps(resolved.adaptations), course_format, derived["state"],
+            derived["last_seq"], prev, events[0][1]["at"], events[-1][1]["at"],
+            1 if synthetic else 0, derived["sessions_held"], derived["outcome_status"],
+            derived["open_reviews"], derived["deviations"],
+        )
+        adaptations = [(course_id, a) for a in resolved.adaptations]
         with self.mapped():
-            inserted = self.conn.execute(_INSERT_COURSE, (
-                course_id, resolved.fingerprint, resolved.id, resolved.version,
-                insert_protocol_row(resolved)[3], course_format, derived["state"],
-                derived["last_seq"], prev, events[0][1]["at"], events[-1][1]["at"],
-                1 if synthetic else 0, derived["sessions_held"], derived["outcome_status"],
-                derived["open_reviews"], derived["deviations"],
-            )).rowcount
-            if inserted == 0:
-                raise RecordConflict(f"course {course_id} was created by another writer")
-            with self.conn.cursor() as cur:
-                if resolved.adaptations:
-                    cur.executemany(
-                        "INSERT INTO course_adaptations (course_id, adaptation) VALUES (%s, %s)",
-                        [(course_id, a) for a in resolved.adaptations],
-                    )
-                with cur.copy(_COPY_EVENTS) as copy:
+            try:
+                with self.conn.pipeline(), self.conn.cursor() as cur:
+                    inserted = self.conn.execute(_INSERT_COURSE, course)
+                    if adaptations:
+                        cur.executemany("INSERT INTO course_adaptations (course_id, adaptation) "
+                                        "VALUES (%s, %s)", adaptations)
+                    if len(rows) <= _PIPELINED:
+                        cur.executemany(_INSERT_EVENT, rows)
+                if inserted.rowcount == 0:
+                    raise RecordConflict(f"course {course_id} was created by another writer")
+            except pg_errors.UniqueViolation as exc:  # its events collided with the other's
+                raise RecordConflict(str(exc).splitlines()[0]) from exc
+            if len(rows) > _PIPELINED:
+                with self.conn.cursor() as cur, cur.copy(_COPY_EVENTS) as copy:
                     for row in rows:
                         copy.write_row(row)
         return prev
