@@ -24,6 +24,7 @@ from iptflow.store import NewerSchema, NoDatabase, StoreError, StoreReadOnly
 from iptflow.store.api import Store
 from iptflow.store.migrations import KNOWN_MIGRATIONS
 from iptflow.store.postgres_schema import MIGRATIONS
+from iptflow.store.protocol_migration import apply_migration, plan_migration
 from iptflow.store.urls import display_url, sqlite_path
 
 fork = multiprocessing.get_context("fork")
@@ -269,3 +270,31 @@ def test_every_db_command_takes_a_url(url: str, tmp_path: Path):
         e["type"] for e in demo_events("demo-1")]
     gone = runner.invoke(cli, ["verify", "--db", url.replace("iptflow_test", "nowhere")])
     assert gone.exit_code == 2 and "Traceback" not in gone.output
+
+
+def test_protocol_migration_by_replay_on_postgresql_and_its_records_copy(url: str, tmp_path: Path):
+    """Engineer J's migration (iptflow.store.protocol_migration) on PostgreSQL: the record joins
+    the chain, verify passes, and store copy carries the record to SQLite with its hash."""
+    clean = [opened("a-clean"),
+             {"type": "measure_recorded", "at": "2025-01-06T09:30:00Z", "instrument": "phq9",
+              "score": 19, "items": [3, 3, 2, 2, 2, 2, 2, 3, 0]},
+             {"type": "diagnosis_confirmed", "at": "2025-01-06T09:45:00Z",
+              "diagnosis": "major_depressive_disorder"}]
+    with Store.open(url) as store:
+        store.import_many([clean])
+        plan = plan_migration(store, "ipt-depression@2.0.0")
+        report = apply_migration(store, plan, actor="dr-a", at="2025-02-01T09:00:00Z",
+                                 reason="clinic moves to 2.0.0")
+        assert [o.outcome for o in report.outcomes] == ["migrated"]
+        assert store.get("a-clean").protocol.version == "2.0.0"
+        [record] = store.migrations("a-clean")
+        assert store.verify().ok
+        assert store.apply("a-clean", measure_for_seq(60)).ok  # the next event chains on the record
+        assert store.verify().ok
+    copied = tmp_path / "copy.db"
+    result = CliRunner().invoke(cli, ["store", "copy", "--from", url, "--to", str(copied), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["rows"]["course_migrations"] == 1
+    with Store.open(copied) as store:
+        assert [m.hash for m in store.migrations("a-clean")] == [record.hash]
+        assert store.get("a-clean").protocol.version == "2.0.0" and store.verify().ok
