@@ -123,3 +123,11 @@ class PluginError(IptflowError):
         super().__init__(message, plugin=plugin, hook=hook)
         self.plugin = plugin
         self.hook = hook
+
+
+class InvalidAsOf(IptflowError):
+    """The time a course's agenda (or a worklist) is asked for cannot be used: not an RFC 3339
+    date-time with a time zone, or earlier than the course's last accepted event (the agenda
+    looks forward from what the course knows; it never guesses what was due in the past)."""
+
+    code = "invalid_as_of"

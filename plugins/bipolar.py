@@ -8,17 +8,26 @@ registers that data and the events the adaptation adds.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, StrictStr
 
 import iptflow
+from iptflow.engine.agenda import AgendaItem, requirement_items
 from iptflow.engine.course import Course
 from iptflow.engine.events import Event, EventType
 
 # one file per version; each says which versions of the base protocol it applies to
 DATA = [Path(__file__).with_name(f"bipolar-{v}.toml") for v in ("1.0.0", "2.0.0")]
+
+KINDS = {
+    "pharmacotherapy_confirmed": "pharmacotherapy_missing",
+    "social_rhythm_measured": "social_rhythm_due",
+}
+"""This adaptation's requirements (bipolar-VERSION.toml) that are agenda items, by kind."""
+RESOLVED_BY = {"social_rhythm_measured": ("measure_recorded",)}
 
 
 class PharmacotherapyConfirmed(Event):
@@ -67,3 +76,11 @@ def register_events(register: Callable[[EventType], None]) -> None:
     register(EventType("mania_flagged", ManiaFlagged, description="opens the mania review"))
     register(EventType("preventive_phase_started", PreventivePhaseStarted,
                        description="middle -> preventive"))
+
+
+@iptflow.hookimpl
+def agenda_items(course: Course, as_of: datetime) -> list[AgendaItem] | None:
+    """Unmet requirements of this adaptation as agenda items (docs/worklist.md)."""
+    if "bipolar" not in course.protocol.adaptations:
+        return None
+    return requirement_items(course, as_of, KINDS, resolved_by=RESOLVED_BY)

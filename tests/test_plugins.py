@@ -72,7 +72,7 @@ def test_plugins_json_lists_source_hooks_and_registrations() -> None:
     bipolar = listing["bipolar"]
     assert bipolar["module"] == "iptflow_plugins.bipolar"
     assert bipolar["source"].startswith("entry point of iptflow")
-    assert bipolar["hooks"] == ["register_adaptations", "register_events"]
+    assert bipolar["hooks"] == ["agenda_items", "register_adaptations", "register_events"]
     assert bipolar["registers"] == {
         "adaptations": ["bipolar"],
         "events": ["mania_assessed", "mania_flagged", "pharmacotherapy_confirmed",

@@ -7,6 +7,7 @@ from importlib.resources import files
 from typing import Any
 
 from iptflow.builtins import deviations_v2, guards_v2  # noqa: F401  (they register themselves)
+from iptflow.builtins.agenda import agenda_items  # noqa: F401  (the core's agenda_items hook)
 from iptflow.builtins.deviations import BUILTIN_CHECKS
 from iptflow.builtins.events import BASE_EVENT_TYPES
 from iptflow.builtins.events_v2 import EVENT_TYPES_2

@@ -38,6 +38,9 @@ from iptflow.errors import EventRejected, IptflowError, PluginError, UnknownEven
 from iptflow.protocol.instruments import change_pct, outcome_status
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from iptflow.engine.agenda import AgendaItem
     from iptflow.engine.machine import CompiledProtocol
     from iptflow.protocol.models import ResolvedProtocol
 
@@ -315,6 +318,16 @@ class Course:
                     + ", ".join(compiled.allowed_lists[self.state]))
         conditions = "; ".join(", ".join(f"{k} {v}" for k, v in r.when) for r in routes)
         return f"{etype} is only allowed in {self.state} for courses with {conditions}"
+
+    def agenda(self, as_of: datetime | str) -> list[AgendaItem]:
+        """What the course needs next as of ``as_of`` (docs/worklist.md): urgent items first,
+        then due, then info, by due time. Empty for a closed course.
+
+        ``as_of`` is a timezone-aware datetime or an RFC 3339 string (the engine never reads
+        the clock); one earlier than the last accepted event raises
+        :class:`~iptflow.errors.InvalidAsOf`.
+        """
+        return self._compiled.registry.agenda(self, as_of)
 
     def snapshot(self) -> dict[str, Any]:
         """The full observable state, JSON-ready (equal snapshots = equal courses)."""

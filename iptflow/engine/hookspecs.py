@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from iptflow.engine.agenda import AgendaItem
     from iptflow.engine.course import Course
     from iptflow.engine.events import Event, EventType
     from iptflow.engine.results import Accepted
@@ -111,6 +114,24 @@ def state_changed(course: Course, source: str, dest: str, event_type: str) -> No
     :param source: the state it left.
     :param dest: the state it entered.
     :param event_type: the event that moved it.
+    """
+
+
+@hookspec
+def agenda_items(course: Course, as_of: datetime) -> list[AgendaItem] | None:
+    """Contribute items to a course's agenda (``Course.agenda``, the worklist).
+
+    Called once per course each time its agenda is asked for, never for a closed course; the
+    engine's own items (open reviews, overdue sessions, due measures, the next phase) are
+    already derived. Return :class:`~iptflow.AgendaItem` objects (or ``None`` / ``[]`` for
+    none); ``source`` is set to the plugin's name. Derive items from the course and its
+    protocol data: :func:`iptflow.engine.agenda.requirement_items` turns the plugin's own
+    requirements into items. If this hook raises or returns anything else, a
+    :class:`~iptflow.errors.PluginError` names the plugin and the hook.
+
+    :param course: the course (read only), not closed.
+    :param as_of: the time the agenda is for: a timezone-aware datetime, not earlier than the
+        course's last accepted event (the engine never reads the clock).
     """
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from iptflow.engine.agenda import AgendaItem, assemble, check_as_of, core_items
 from iptflow.engine.events import EventType
 from iptflow.engine.machine import CompiledProtocol
 from iptflow.engine.plugins import forget_plugins, load_plugins
@@ -111,6 +113,7 @@ class Registry:
             name: list(reversed(self._per_plugin(name))) for name in ("event_accepted", "state_changed")
         }
         self.has_observers = any(self._observers.values())
+        self._contributors: list[tuple[str, pluggy.HookCaller]] | None = None  # agenda_items
 
     # -- collecting from plugins ---------------------------------------------------------------
     def _per_plugin(self, hook_name: str) -> list[tuple[str, pluggy.HookCaller]]:
@@ -373,6 +376,37 @@ class Registry:
 
     def notify_state_changed(self, course: Course, source: str, dest: str, event_type: str) -> None:
         self._observe("state_changed", course=course, source=source, dest=dest, event_type=event_type)
+
+    # -- the agenda ------------------------------------------------------------------------------
+    def agenda(self, course: Course, as_of: Any) -> list[AgendaItem]:
+        """``course.agenda(as_of)``: the engine's items and every plugin's ``agenda_items``,
+        in worklist order (iptflow.engine.agenda). Nothing for a closed course."""
+        when = check_as_of(course, as_of)
+        if course.is_closed:
+            return []
+        items = core_items(course, when)
+        if self._contributors is None:  # pluggy's call order, like the observers
+            self._contributors = list(reversed(self._per_plugin("agenda_items")))
+        for plugin, caller in self._contributors:
+            try:
+                results = caller(course=course, as_of=when)
+            except Exception as exc:
+                raise hook_raised(plugin, "agenda_items", exc) from exc
+            for result in results:
+                items.extend(_contributed(plugin, result))
+        return assemble(items)
+
+def _contributed(plugin: str, result: Any) -> list[AgendaItem]:
+    """A plugin's ``agenda_items`` result, each item marked with the plugin's name."""
+    if not isinstance(result, (list, tuple)) or not all(isinstance(i, AgendaItem) for i in result):
+        raise PluginError(
+            f"plugin {plugin}: hook agenda_items must return a list of iptflow.AgendaItem, "
+            f"got {type(result).__name__}",
+            plugin=plugin,
+            hook="agenda_items",
+        )
+    return [i if i.source else replace(i, source=plugin) for i in result]
+
 
 def hook_raised(plugin: str, hook_name: str, exc: Exception) -> PluginError:
     """The error for a plugin's hook implementation that raised ``exc``."""
