@@ -110,9 +110,9 @@ def test_broken_protocol_file(tmp_path):
     reg = registry_with(tmp_path, "broken.toml", broken_protocol())
     found = codes(lint_protocol("ipt-broken", registry=reg))
     assert found == [
+        ("bad_params", "requirements.needs_srm"),  # an undefined instrument: 'srm' is not one
         ("dead_end_state", "states.limbo"),
         ("event_allowed_nowhere", "requirements.needs_consent"),
-        ("undefined_instrument", "requirements.needs_srm"),
         ("undefined_requirement", "transitions[progress_reviewed from waiting to limbo]"),
         ("undefined_review", "instruments.phq9x"),
         ("unknown_check", "deviations.odd"),

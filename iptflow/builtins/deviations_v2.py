@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from iptflow.builtins.deviations import check
+from iptflow.builtins.guards import RiskLevels, States
 
 if TYPE_CHECKING:
     from iptflow.engine.course import Course
@@ -26,7 +27,7 @@ def _recurrence_running(course: Course, instrument: str, threshold: float) -> bo
 
 
 @check("recurrence", events=("measure_recorded",))
-def recurrence(course: Course, event: Any, states: list[str]) -> str | None:
+def recurrence(course: Course, event: Any, states: States) -> str | None:
     baseline = course.facts.baseline
     if course.state not in states or baseline is None or event.instrument != baseline.instrument:
         return None
@@ -42,7 +43,7 @@ def recurrence(course: Course, event: Any, states: list[str]) -> str | None:
 
 
 @check("no_safety_plan", events=("risk_assessed",))
-def no_safety_plan(course: Course, event: Any, levels: list[str]) -> str | None:
+def no_safety_plan(course: Course, event: Any, levels: RiskLevels) -> str | None:
     if event.level in levels and not event.safety_plan and event.no_plan_reason:
         return f"{event.level} risk assessed without a safety plan: {event.no_plan_reason}"
     return None

@@ -12,11 +12,11 @@ the compiler validate every requirement's ``params`` against them (strictly, ran
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from iptflow.protocol.references import params_rule
+from iptflow.protocol.references import Refers, params_rule
 
 if TYPE_CHECKING:
     from iptflow.engine.course import Course
@@ -30,6 +30,14 @@ Sessions = Annotated[int, Field(ge=0)]
 Days = Annotated[float, Field(gt=0, le=36525, allow_inf_nan=False)]
 """A positive number of days, at most a century."""
 Age = Annotated[int, Field(ge=0, le=150)]
+State = Annotated[str, Refers("states")]
+States = list[str]
+"""States, some of which may be added by adaptations (not checked against the protocol's)."""
+InstrumentName = Annotated[str, Refers("instruments")]
+ReviewName = Annotated[str, Refers("reviews")]
+EventTypeName = Annotated[str, Refers("event_types")]
+ProblemArea = Annotated[str, Refers("problem_areas")]
+RiskLevels = list[Literal["low", "moderate", "high"]]
 
 BUILTIN_GUARDS: dict[str, GuardFn] = {}
 
@@ -86,7 +94,7 @@ def no_open_review(course: Course, event: Any) -> str | None:
 
 
 @guard("review_open")
-def review_open(course: Course, event: Any, review: str) -> str | None:
+def review_open(course: Course, event: Any, review: ReviewName) -> str | None:
     if review not in course.facts.open_reviews:
         title = course.protocol.reviews[review].title if review in course.protocol.reviews else review
         return f"there is no open {title} to close"
@@ -95,7 +103,8 @@ def review_open(course: Course, event: Any, review: str) -> str | None:
 
 @guard("event_recorded")
 def event_recorded(
-    course: Course, event: Any, event_type: str, state: str | None = None, count: Count = 1
+    course: Course, event: Any, event_type: EventTypeName, state: State | None = None,
+    count: Count = 1
 ) -> str | None:
     done = course.facts.count(event_type, state)
     if done >= count:
@@ -107,7 +116,7 @@ def event_recorded(
 
 @guard("sessions_held_at_least")
 def sessions_held_at_least(
-    course: Course, event: Any, count: Count, state: str | None = None
+    course: Course, event: Any, count: Count, state: State | None = None
 ) -> str | None:
     facts = course.facts
     held = facts.sessions_by_state.get(state, 0) if state else facts.sessions_held
@@ -161,7 +170,8 @@ def remaining_sessions_above(course: Course, event: Any, sessions: Sessions) -> 
 
 @guard("measure_in_state")
 def measure_in_state(
-    course: Course, event: Any, state: str, instrument: str = "baseline"
+    course: Course, event: Any, state: State,
+    instrument: Annotated[str, Refers("instruments", also=("baseline",))] = "baseline",
 ) -> str | None:
     facts = course.facts
     if instrument == "baseline":
@@ -174,7 +184,9 @@ def measure_in_state(
 
 
 @guard("measure_recorded")
-def measure_recorded(course: Course, event: Any, instrument: str, count: Count = 1) -> str | None:
+def measure_recorded(
+    course: Course, event: Any, instrument: InstrumentName, count: Count = 1
+) -> str | None:
     done = sum(1 for m in course.facts.measures if m.instrument == instrument)
     if done >= count:
         return None
@@ -205,7 +217,7 @@ def acute_session_within_contract(course: Course, event: Any) -> str | None:
 
 @guard("maintenance_session_within_contract")
 def maintenance_session_within_contract(
-    course: Course, event: Any, state: str = "maintenance"
+    course: Course, event: Any, state: State = "maintenance"
 ) -> str | None:
     contract = course.facts.maintenance
     if contract is None:

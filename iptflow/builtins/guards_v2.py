@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from iptflow.builtins.guards import Days, guard
+from iptflow.builtins.guards import Days, ProblemArea, RiskLevels, State, guard
 
 if TYPE_CHECKING:
     from iptflow.engine.course import Course
@@ -43,7 +43,7 @@ def item9_known(measure: Measure) -> bool:
 
 
 @guard("suicide_screen")
-def suicide_screen(course: Course, event: Any, state: str = "assessment") -> str | None:
+def suicide_screen(course: Course, event: Any, state: State = "assessment") -> str | None:
     facts = course.facts
     instruments = course.protocol.instruments
     for m in facts.measures:
@@ -59,7 +59,7 @@ def suicide_screen(course: Course, event: Any, state: str = "assessment") -> str
 
 
 @guard("safety_plan_or_reason")
-def safety_plan_or_reason(course: Course, event: Any, levels: list[str]) -> str | None:
+def safety_plan_or_reason(course: Course, event: Any, levels: RiskLevels) -> str | None:
     if event.level not in levels or event.safety_plan or event.no_plan_reason:
         return None
     return (
@@ -99,7 +99,7 @@ def problem_area_available_or_replacing(course: Course, event: Any) -> str | Non
 
 
 @guard("problem_area_alone")
-def problem_area_alone(course: Course, event: Any, area: str) -> str | None:
+def problem_area_alone(course: Course, event: Any, area: ProblemArea) -> str | None:
     if event.replace:
         return None
     others = [a["area"] for a in course.facts.problem_areas if a["area"] != event.area]
@@ -119,7 +119,7 @@ def problem_area_alone(course: Course, event: Any, area: str) -> str | None:
 
 @guard("outcome_measure_in_state")
 def outcome_measure_in_state(
-    course: Course, event: Any, state: str, within_days: Days | None = None
+    course: Course, event: Any, state: State, within_days: Days | None = None
 ) -> str | None:
     names = outcome_instruments(course)
     if not names:

@@ -51,6 +51,9 @@ SafeId = Annotated[
 ]
 """An id that may become part of a file name (see :data:`SAFE_ID`)."""
 SessionCount = Annotated[int, Field(ge=1, le=MAX_SESSIONS)]
+Indications = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+"""The diagnoses a protocol treats: at least one, none of them empty. A course's
+``diagnosis_confirmed`` must name one of them, so a protocol without any could open no course."""
 
 
 class _Strict(BaseModel):
@@ -175,7 +178,7 @@ class ProtocolDef(HidesNewDefaults, _Strict):
     version: str
     title: str
     description: str = ""
-    indications: list[str] = Field(min_length=1, description="the diagnoses it treats")
+    indications: Indications = Field(description="the diagnoses it treats (at least one)")
     initial_state: str
     states: list[StateDef]
     transitions: list[TransitionDef]
@@ -227,9 +230,7 @@ class AdaptationDef(_Strict):
     )
     title: str
     description: str = ""
-    indications: list[str] | None = Field(
-        None, min_length=1, description="replace the base indications"
-    )
+    indications: Indications | None = Field(None, description="replace the base indications")
     session_range: SessionRange | None = None
     review_session: SessionCount | None = None
     incompatible_with: list[str] = Field(default_factory=list)

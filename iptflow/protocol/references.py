@@ -21,7 +21,9 @@ unknown_guard               a requirement names a guard no plugin registers
 unknown_check               a deviation names a check no plugin registers
 bad_params                  a guard's or check's parameters do not fit its signature: unknown or
                             missing, of another type or out of the range its annotations
-                            declare, or against a rule on them together (:func:`params_rule`)
+                            declare, naming something the protocol does not define
+                            (:class:`Refers`), or against a rule on them together
+                            (:func:`params_rule`)
 undefined_review            an instrument opens a review that is not defined
 undefined_instrument        a primary instrument is not defined
 ==========================  ====================================================================
@@ -80,6 +82,41 @@ _RANGE_ERRORS = frozenset({
 })
 
 
+NameKind = Literal["states", "instruments", "reviews", "event_types", "problem_areas"]
+Names = Mapping[str, Collection[str]]
+"""What a protocol defines, by :data:`NameKind`: the names a parameter may refer to."""
+_KIND_WORDS = {"states": "state", "instruments": "instrument", "reviews": "review",
+               "event_types": "registered event type", "problem_areas": "problem area"}
+
+
+@dataclass(frozen=True, slots=True)
+class Refers:
+    """Annotation metadata: the parameter names something the protocol defines.
+
+    ``state: Annotated[str, Refers("states")]``; a list of names too
+    (``Annotated[list[str], Refers("states")]``); ``also`` lists special values accepted
+    besides the names (``Refers("instruments", also=("baseline",))``). Checked against the
+    protocol's (and its base's) states, instruments, reviews, problem areas or the registered
+    event types.
+    """
+
+    kind: NameKind
+    also: tuple[str, ...] = ()
+
+
+def protocol_names(
+    parts: Collection[ProtocolDef | AdaptationDef], event_types: Collection[str]
+) -> dict[str, Collection[str]]:
+    """The names parameters may refer to, in these protocol parts together (base and adaptations)."""
+    return {
+        "states": {s.name for p in parts for s in p.states},
+        "instruments": {name for p in parts for name in p.instruments},
+        "reviews": {name for p in parts for name in p.reviews},
+        "problem_areas": {area for p in parts for area in p.problem_areas},
+        "event_types": set(event_types),
+    }
+
+
 def params_rule(rule: ParamsRule) -> Callable[[F], F]:
     """Declare what a guard's or check's parameters must satisfy together (e.g. ``min <= max``).
 
@@ -94,25 +131,29 @@ def params_rule(rule: ParamsRule) -> Callable[[F], F]:
     return mark
 
 
-def params_problem(fn: Callable[..., Any], params: Mapping[str, Any]) -> str | None:
+def params_problem(
+    fn: Callable[..., Any], params: Mapping[str, Any], names: Names | None = None
+) -> str | None:
     """What is wrong with calling ``fn(course, event, **params)``, or None.
 
     Catches, when the protocol is compiled or checked rather than when the first course reaches
     the requirement: a misspelt or missing parameter; a value its annotation does not accept
     (validated strictly with pydantic: no ``"4"`` nor ``true`` for an ``int``; an integer is a
     ``float``; ranges declared as ``Annotated[int, Field(ge=1)]``); a rule declared on the
-    parameters together with :func:`params_rule`. A parameter without an annotation, or whose
-    annotation cannot be resolved, accepts anything.
+    parameters together with :func:`params_rule`; with ``names`` (:func:`protocol_names`), a
+    value naming something the protocol does not define where the annotation says
+    :class:`Refers`. A parameter without an annotation, or whose annotation cannot be resolved,
+    accepts anything.
     """
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
         return None
     parameters = list(signature.parameters.values())[2:]
-    names = [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    takes = f" (it takes: {', '.join(names)})" if names else " (it takes no parameters)"
+    taken = [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    takes = f" (it takes: {', '.join(taken)})" if taken else " (it takes no parameters)"
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        unknown = sorted(set(params) - set(names))
+        unknown = sorted(set(params) - set(taken))
         if unknown:
             return f"unknown parameter(s) {', '.join(map(repr, unknown))}{takes}"
     try:
@@ -131,6 +172,11 @@ def params_problem(fn: Callable[..., Any], params: Mapping[str, Any]) -> str | N
             return f"parameter {name!r} {_why(exc, hint, value)}"
         except RecursionError:
             return f"parameter {name!r} is nested too deeply"
+        refers = _refers(hint)
+        if refers is not None and names is not None and refers.kind in names:
+            problem = _unknown_name(refers, names[refers.kind], value)
+            if problem:
+                return f"parameter {name!r}: {problem}"
     rule = getattr(fn, _RULE, None)
     if rule is not None:
         bound.apply_defaults()
@@ -163,6 +209,26 @@ def _adapters(
     with contextlib.suppress(TypeError):
         _ADAPTERS[fn] = out
     return out
+
+
+def _refers(hint: Any) -> Refers | None:
+    """The :class:`Refers` of an annotation (also inside ``X | None``), if any."""
+    if get_origin(hint) is Annotated:
+        found = next((m for m in get_args(hint)[1:] if isinstance(m, Refers)), None)
+        return found or _refers(get_args(hint)[0])
+    if get_origin(hint) in (Union, UnionType):
+        return next((r for a in get_args(hint) if (r := _refers(a)) is not None), None)
+    return None
+
+
+def _unknown_name(refers: Refers, known: Collection[str], value: Any) -> str | None:
+    for item in [value] if isinstance(value, str) else value or ():
+        if isinstance(item, str) and item not in known and item not in refers.also:
+            choices = sorted(known) + list(refers.also)
+            shown = ", ".join(choices[:12]) + (", ..." if len(choices) > 12 else "")
+            return (f"{item!r} is not a {_KIND_WORDS[refers.kind]} of this protocol "
+                    f"(known: {shown or 'none'})")
+    return None
 
 
 def _why(exc: ValidationError, hint: Any, value: Any) -> str:
@@ -205,15 +271,17 @@ _PLURALS = {"an integer": "integers", "a number": "numbers", "text (a quoted str
 
 
 def requirement_findings(
-    name: str, req: RequirementDef, guards: Mapping[str, Callable[..., Any]], path: Path
+    name: str, req: RequirementDef, guards: Mapping[str, Callable[..., Any]], path: Path,
+    names: Names | None = None,
 ) -> list[Finding]:
     """Whether requirement ``name``'s guard is registered and its params fit (``path``: the
-    requirement's own, e.g. ``("requirements", name)``)."""
+    requirement's own, e.g. ``("requirements", name)``; ``names``: what the protocol defines,
+    see :func:`params_problem`)."""
     fn = guards.get(req.guard)
     if fn is None:
         return [Finding("unknown_guard", f"requirement {name!r} uses unknown guard {req.guard!r}, "
                                          "which no installed plugin registers", (*path, "guard"))]
-    problem = params_problem(fn, req.params)
+    problem = params_problem(fn, req.params, names)
     if problem:
         return [Finding("bad_params", f"requirement {name!r} (guard {req.guard!r}): {problem}",
                         (*path, "params"))]
@@ -221,14 +289,15 @@ def requirement_findings(
 
 
 def deviation_findings(
-    dev: DeviationDef, checks: Mapping[str, Callable[..., Any]], path: Path
+    dev: DeviationDef, checks: Mapping[str, Callable[..., Any]], path: Path,
+    names: Names | None = None,
 ) -> list[Finding]:
     """Whether a deviation's check is registered and its params fit."""
     fn = checks.get(dev.check)
     if fn is None:
         return [Finding("unknown_check", f"deviation {dev.code!r} uses unknown check {dev.check!r}, "
                                          "which no installed plugin registers", (*path, "check"))]
-    problem = params_problem(fn, dev.params)
+    problem = params_problem(fn, dev.params, names)
     if problem:
         return [Finding("bad_params", f"deviation {dev.code!r} (check {dev.check!r}): {problem}",
                         (*path, "params"))]
@@ -270,6 +339,7 @@ class _Checker:
         self.requirements = {name for p in parts for name in p.requirements}
         self.reviews = {name for p in parts for name in p.reviews}
         self.instruments = {name for p in parts for name in p.instruments}
+        self.names = protocol_names(parts, event_types)
         self.guards, self.checks = guards, checks
         self.event_types = event_types
         self.course_attributes = course_attributes
@@ -298,9 +368,10 @@ class _Checker:
                               extra.requires)
         self.requires(("open_requires",), "course_opened", m.open_requires)
         for name, req in m.requirements.items():
-            self.out += requirement_findings(name, req, self.guards, ("requirements", name))
+            self.out += requirement_findings(name, req, self.guards, ("requirements", name),
+                                             self.names)
         for i, dev in enumerate(m.deviations):
-            self.out += deviation_findings(dev, self.checks, ("deviations", i))
+            self.out += deviation_findings(dev, self.checks, ("deviations", i), self.names)
         self.reviews_and_instruments(m)
         for i, name in enumerate(m.task_events):
             self.event(("task_events", i), name)

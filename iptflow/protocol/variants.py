@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from iptflow.errors import ProtocolError
-from iptflow.protocol.models import SafeId, SessionCount, SessionRange
+from iptflow.protocol.models import Indications, SafeId, SessionCount, SessionRange
 
 
 class VariantDef(BaseModel):
@@ -46,8 +46,8 @@ class VariantDef(BaseModel):
     session_range: SessionRange | None = None
     review_session: SessionCount | None = None
     max_problem_areas: int | None = Field(None, ge=1)
-    indications: list[str] | None = Field(
-        None, min_length=1, description="replace the indications (at least one diagnosis)"
+    indications: Indications | None = Field(
+        None, description="replace the indications (at least one diagnosis)"
     )
     deviations: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="parameters of deviation checks, by deviation code"

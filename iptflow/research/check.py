@@ -27,7 +27,12 @@ from iptflow.errors import ProtocolError, ProtocolFileError
 from iptflow.protocol.compose import compose
 from iptflow.protocol.files import field_path, locate, read_toml, validation_problems
 from iptflow.protocol.models import AdaptationDef, ProtocolDef, ResolvedProtocol
-from iptflow.protocol.references import check_references, deviation_findings, requirement_findings
+from iptflow.protocol.references import (
+    check_references,
+    deviation_findings,
+    protocol_names,
+    requirement_findings,
+)
 from iptflow.protocol.variants import VariantDef
 
 Kind = Literal["protocol", "adaptation", "variant"]
@@ -187,13 +192,15 @@ class _Checker:
         for a in adaptations:
             codes.update({d.code: d for d in a.deviations})
             requirements.update(a.requirements)
+        names = protocol_names([base, *adaptations], self.registry.event_types)
         for code, params in v.deviations.items():
             if code not in codes:
                 self.add(("deviations", code), f"no deviation {code!r} to set parameters of "
                                                f"(known: {', '.join(codes)})")
             else:  # a setting's problem is reported at the variant's table of that code
                 dev = codes[code].model_copy(update={"params": {**codes[code].params, **params}})
-                for f in deviation_findings(dev, self.functions("checks"), ("deviations", code)):
+                for f in deviation_findings(dev, self.functions("checks"), ("deviations", code),
+                                            names):
                     self.add(("deviations", code), f.message)
         for name, params in v.requirements.items():
             req = requirements.get(name)
@@ -201,7 +208,8 @@ class _Checker:
                 self.add(("requirements", name), f"no requirement {name!r} to set parameters of")
             else:
                 req = req.model_copy(update={"params": {**req.params, **params}})
-                for f in requirement_findings(name, req, self.functions("guards"), ("requirements", name)):
+                for f in requirement_findings(name, req, self.functions("guards"),
+                                              ("requirements", name), names):
                     self.add(("requirements", name), f.message)
         settings_only = v.model_copy(update={"deviations": {}, "requirements": {}})
         try:  # conflicts between the adaptations, unless the variant's own settings resolve them

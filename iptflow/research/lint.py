@@ -16,7 +16,7 @@ event_allowed_nowhere        an event the protocol refers to (tasks, reviews, re
 undefined_requirement        a transition or ``open_requires`` names an undefined requirement
 unknown_guard                a requirement names a guard no plugin registers
 unknown_check                a deviation names a check no plugin registers
-undefined_instrument         a primary instrument or a requirement's instrument is not defined
+undefined_instrument         a primary instrument is not defined
 undefined_review             an instrument opens a review that is not defined
 final_initial_state,         the other broken references (see :mod:`iptflow.protocol.references`:
 event_from_final_state,      the compiler and ``iptflow check`` report the same ones, with the
@@ -89,7 +89,6 @@ def lint(resolved: ResolvedProtocol, registry: Registry | None = None) -> list[F
         *_reference_findings(resolved, registry),
         *_graph_findings(resolved),
         *_event_findings(resolved, registry),
-        *_instrument_findings(resolved),
         *_session_findings(resolved, {s.name for s in resolved.states if s.final}),
     ]
 
@@ -173,17 +172,6 @@ def _event_findings(p: ResolvedProtocol, registry: Registry) -> list[Finding]:
     return [Finding("event_allowed_nowhere", f"{ev} is referred to but no transition allows it", place)
             for ev, place in sorted(referred.items())
             if ev not in in_transitions and ev != "course_opened"]
-
-
-def _instrument_findings(p: ResolvedProtocol) -> list[Finding]:
-    """Instruments a requirement's ``instrument`` parameter names that are not defined."""
-    out: list[Finding] = []
-    for name, req in sorted(p.requirements.items()):
-        inst = req.params.get("instrument")
-        if isinstance(inst, str) and inst != "baseline" and inst not in p.instruments:
-            out.append(Finding("undefined_instrument", f"instrument {inst!r} is not defined",
-                               f"requirements.{name}"))
-    return out
 
 
 def _session_findings(p: ResolvedProtocol, final: set[str]) -> list[Finding]:
