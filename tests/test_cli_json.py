@@ -72,6 +72,7 @@ def cases(tmp: Path) -> dict[str, list[str]]:
         "simulate": ["simulate", "ipt-depression", "--n", "2"],
         "store copy": ["store", "copy", "--from", str(tmp / "store.db"), "--to", str(tmp / "copy.db")],
         "verify": ["verify"],
+        "worklist": ["worklist", "--as-of", "2099-01-01T00:00:00Z"],
     }
 
 

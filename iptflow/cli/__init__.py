@@ -29,6 +29,7 @@ from iptflow.cli import (
     simulate,
     store,
     verify,
+    worklist,
 )
 from iptflow.cli.output import echo, error
 from iptflow.errors import IptflowError
@@ -67,6 +68,7 @@ COMMANDS: tuple[click.Command, ...] = (
     simulate.simulate,
     store.store,
     verify.verify,
+    worklist.worklist,
 )
 """Every command and group of ``iptflow`` (``iptflow --help`` lists them by name)."""
 

@@ -12,7 +12,8 @@ import json
 import os
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, Self
 
 from sqlite_utils import Database
@@ -34,6 +35,7 @@ from iptflow.store.rows import (
 )
 from iptflow.store.urls import is_postgres_url, sqlite_path
 from iptflow.store.verify import check_log, verify_store
+from iptflow.store.worklist import Worklist, worklist
 
 __all__ = ["StoreReader"]
 
@@ -274,6 +276,17 @@ class StoreReader:
     def simulation_runs(self) -> list[SimulationRun]:
         """The recorded simulation runs, by run number."""
         return [SimulationRun.from_row(r) for r in self.recorder.simulation_runs()]
+
+    def worklist(
+        self,
+        as_of: datetime | str,
+        *,
+        actor: str | None = None,
+        severities: Iterable[str] | None = None,
+    ) -> Worklist:
+        """What every active course needs as of ``as_of``: :func:`iptflow.store.worklist.worklist`
+        (docs/worklist.md)."""
+        return worklist(self, as_of, actor=actor, severities=severities)
 
 
 def require_str(name: str, value: object) -> None:
