@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,36 @@ def test_protocols_dir_lets_a_variant_extend_a_protocol_on_the_path(tmp_path: Pa
     assert runner.invoke(cli, ["check", str(variant)]).exit_code == 2
     result = runner.invoke(cli, ["check", "--protocols-dir", str(tmp_path / "protocols"), str(variant)])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("min = 0\nmax = 27\nitems = 9", "min = 0\nmax = 27\nitems = true",
+     "instruments.phq9.items: must be an integer, not true"),
+    ("min = 0\nmax = 27\nitems = 9", 'min = 0\nmax = "27"\nitems = 9',
+     'instruments.phq9.max: must be a number, not "27"'),
+    ("min = 0\nmax = 27\nitems = 9", "min = 0\nmax = inf\nitems = 9",
+     "instruments.phq9.max: must be a finite number, not inf"),
+    ("min = 0\nmax = 27\nitems = 9", "min = 30\nmax = 27\nitems = 9",
+     "instruments.phq9: the score range 30-27 is empty (min above max)"),
+    ("item_min = 0\nitem_max = 3", "item_min = 4\nitem_max = 3",
+     "instruments.phq9: the item range 4-3 is empty (item_min above item_max)"),
+    ("min = 0\nmax = 27\nitems = 9", "min = 0\nmax = 27\nitems = -9",
+     "instruments.phq9.items: must be greater than or equal to 0, not -9"),
+    ('{ review = "risk", item = 9, above = 0 }', '{ review = "risk", item = 0, above = 0 }',
+     "instruments.phq9.opens_reviews[0].item: must be greater than or equal to 1, not 0"),
+    ("review_session = 8", "review_session = true", "review_session: must be an integer, not true"),
+    ("[session_range]\nmin = 12\nmax = 16", "[session_range]\nmin = 16\nmax = 12",
+     "session_range: the session range 16-12 is empty (min above max)"),
+    ('indications = ["major_depressive_disorder"]', "indications = []", "indications: must not be empty"),
+    ('id = "ipt-depression"', 'id = "../ipt"', "id: '../ipt' is not a valid id"),
+])
+def test_protocol_settings_and_instrument_definitions_are_validated_strictly(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    text = (ROOT / "protocols/ipt-depression/1.0.0.toml").read_text(encoding="utf-8")
+    assert old in text
+    path = write(tmp_path, "p.toml", text.replace(old, new)
+                 .replace('id = "ipt-depression"', 'id = "ipt-strict"'))
+    result = CliRunner().invoke(cli, ["check", str(path)])
+    assert result.exit_code == 2, result.output
+    assert re.search(rf"{re.escape(str(path))}:\d+: {re.escape(message)}", result.output), result.output

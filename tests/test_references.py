@@ -3,18 +3,26 @@ compiler, ``iptflow check`` and lint giving the same message for the same broken
 
 from __future__ import annotations
 
+import inspect
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from iptflow_protocols import __file__ as protocols_init
+from pydantic import Field
 
 from iptflow.engine.facts import Facts
 from iptflow.engine.registry import Registry, default_registry
 from iptflow.errors import ProtocolError
 from iptflow.protocol.models import AdaptationDef, ProtocolDef
-from iptflow.protocol.references import Finding, check_references, params_problem
+from iptflow.protocol.references import (
+    Finding,
+    Refers,
+    check_references,
+    params_problem,
+    params_rule,
+)
 from iptflow.research.check import check_file
 from iptflow.research.lint import lint_protocol
 
@@ -197,6 +205,71 @@ def test_params_problem() -> None:
     assert params_problem(guard, {"cuont": 2}) == "unknown parameter(s) 'cuont' (it takes: count, state)"
     assert "missing" in (params_problem(guard, {}) or "")
     assert params_problem(lambda course, event, **kw: None, {"anything": 1}) is None
+
+
+def test_params_are_validated_strictly_against_their_annotations() -> None:
+    def guard(course: Any, event: Any, count: Annotated[int, Field(ge=1)], days: float = 14,
+              levels: list[str] | None = None, label: str = "") -> None:
+        return None
+
+    assert params_problem(guard, {"count": 2, "days": 7, "levels": ["high"]}) is None  # 7: int is a float
+    assert params_problem(guard, {"count": "4"}) == "parameter 'count' must be an integer, not \"4\""
+    assert params_problem(guard, {"count": True}) == "parameter 'count' must be an integer, not true"
+    assert params_problem(guard, {"count": 0}) == (
+        "parameter 'count' must be greater than or equal to 1, not 0")
+    assert params_problem(guard, {"count": 1, "days": "ten"}) == (
+        "parameter 'days' must be a number, not \"ten\"")
+    assert params_problem(guard, {"count": 1, "days": float("nan")}) is None  # no range declared
+    assert params_problem(guard, {"count": 1, "levels": "high"}) == (
+        "parameter 'levels' must be a list of texts, not \"high\"")
+    assert params_problem(guard, {"count": 1, "label": 3}) == (
+        "parameter 'label' must be text (a quoted string), not 3")
+
+
+def test_an_annotation_that_cannot_be_resolved_accepts_anything() -> None:
+    def guard(course: Any, event: Any, thing: NotImportedHere, count: int = 1) -> None:  # noqa: F821
+        return None
+
+    guard.__annotations__["thing"] = "NotImportedHere"  # as under `from __future__ import annotations`
+    assert params_problem(guard, {"thing": object(), "count": 2}) is None
+    assert params_problem(guard, {"thing": 1, "count": "2"}) == (
+        "parameter 'count' must be an integer, not \"2\"")
+
+
+def test_params_rule_checks_parameters_together() -> None:
+    @params_rule(lambda p: "low above high" if p["low"] > p["high"] else None)
+    def guard(course: Any, event: Any, low: int, high: int = 10) -> None:
+        return None
+
+    assert params_problem(guard, {"low": 3}) is None
+    assert params_problem(guard, {"low": 11}) == "low above high"  # the default takes part
+    assert params_problem(guard, {"low": "x"}) == "parameter 'low' must be an integer, not \"x\""
+
+
+def test_refers_checks_a_name_against_what_the_protocol_defines() -> None:
+    def guard(course: Any, event: Any, instrument: Annotated[str, Refers("instruments", also=("baseline",))],
+              state: Annotated[str, Refers("states")] | None = None) -> None:
+        return None
+
+    names = {"instruments": {"phq9", "hamd"}, "states": {"middle"}}
+    assert params_problem(guard, {"instrument": "phq9", "state": "middle"}, names) is None
+    assert params_problem(guard, {"instrument": "baseline"}, names) is None
+    assert params_problem(guard, {"instrument": "srm"}, names) == (
+        "parameter 'instrument': 'srm' is not an instrument of this protocol (known: hamd, phq9, baseline)")
+    assert params_problem(guard, {"instrument": "srm"}) is None  # without names: the type only
+    assert "'nowhere' is not a state" in (params_problem(guard, {"instrument": "phq9", "state": "nowhere"},
+                                                         names) or "")
+
+
+def test_every_builtin_guard_and_check_declares_what_it_accepts() -> None:
+    """Every parameter of a registered guard or check has an annotation iptflow can read."""
+    reg = default_registry()
+    for kind, entries in (("guard", reg.guards), ("check", reg.checks)):
+        for name, (fn, _plugin) in entries.items():
+            for param in list(inspect.signature(fn).parameters.values())[2:]:
+                assert param.annotation is not inspect.Parameter.empty, f"{kind} {name}: {param.name}"
+                assert params_problem(fn, {param.name: object()}) is not None, (
+                    f"{kind} {name}: parameter {param.name} accepts anything")
 
 
 @pytest.mark.parametrize("broken_text, message", [

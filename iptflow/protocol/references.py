@@ -85,8 +85,8 @@ _RANGE_ERRORS = frozenset({
 NameKind = Literal["states", "instruments", "reviews", "event_types", "problem_areas"]
 Names = Mapping[str, Collection[str]]
 """What a protocol defines, by :data:`NameKind`: the names a parameter may refer to."""
-_KIND_WORDS = {"states": "state", "instruments": "instrument", "reviews": "review",
-               "event_types": "registered event type", "problem_areas": "problem area"}
+_KIND_WORDS = {"states": "a state", "instruments": "an instrument", "reviews": "a review",
+               "event_types": "a registered event type", "problem_areas": "a problem area"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +226,7 @@ def _unknown_name(refers: Refers, known: Collection[str], value: Any) -> str | N
         if isinstance(item, str) and item not in known and item not in refers.also:
             choices = sorted(known) + list(refers.also)
             shown = ", ".join(choices[:12]) + (", ..." if len(choices) > 12 else "")
-            return (f"{item!r} is not a {_KIND_WORDS[refers.kind]} of this protocol "
+            return (f"{item!r} is not {_KIND_WORDS[refers.kind]} of this protocol "
                     f"(known: {shown or 'none'})")
     return None
 
