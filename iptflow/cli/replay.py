@@ -14,6 +14,8 @@ from iptflow.engine.registry import Registry
 from iptflow.engine.replay import (
     Line,
     ReplayResult,
+    Spool,
+    TimelineEntry,
     course_files,
     read_lines,
     replay_file,
@@ -24,44 +26,50 @@ from iptflow.errors import CourseFileError
 
 def render_timeline(result: ReplayResult) -> str:
     """A readable timeline: line, event, state after it, rejections and deviations marked."""
+    return "\n".join(timeline_lines(result, (entry_line(e) for e in result.timeline)))
+
+
+def entry_line(e: TimelineEntry) -> str:
+    """One line of the timeline: line number, event, state after it, what happened."""
+    note = e.note
+    if e.rejection is not None:
+        r = e.rejection
+        mark = "expected " if e.expected_error == r.code else ""
+        note = f"{mark}REJECTED {r.code}: {r.message}"
+    elif e.expected_error:
+        note += ("; " if note else "") + f"ACCEPTED, but {e.expected_error} was expected"
+    for d in e.deviations:
+        note += ("; " if note else "") + f"DEVIATION {d['code']}: {d['message']}"
+    return f"{e.line:>5}  {str(e.event_type):<34} {str(e.state):<14} {note}".rstrip()
+
+
+def timeline_lines(result: ReplayResult, entries: Iterable[str]) -> Iterator[str]:
+    """The whole timeline, line by line: a header, ``entries`` (from :func:`entry_line`), the
+    failed expectations and the result."""
     proto = result.protocol
-    lines = [f"{result.file}"]
+    yield f"{result.file}"
     if proto:
         adapt = f" + {', '.join(proto['adaptations'])}" if proto["adaptations"] else ""
-        lines.append(
-            f"course {result.course_id}: {proto['id']} {proto['version']}{adapt}  "
-            f"({proto['fingerprint'][:19]}...)"
-        )
+        yield (f"course {result.course_id}: {proto['id']} {proto['version']}{adapt}  "
+               f"({proto['fingerprint'][:19]}...)")
     else:
-        lines.append(f"course {result.course_id}: not opened")
-    lines.append(f"{'line':>5}  {'event':<34} {'state after':<14} notes")
-    for e in result.timeline:
-        note = e.note
-        if e.rejection is not None:
-            r = e.rejection
-            mark = "expected " if e.expected_error == r.code else ""
-            note = f"{mark}REJECTED {r.code}: {r.message}"
-        elif e.expected_error:
-            note += ("; " if note else "") + f"ACCEPTED, but {e.expected_error} was expected"
-        for d in e.deviations:
-            note += ("; " if note else "") + f"DEVIATION {d['code']}: {d['message']}"
-        lines.append(f"{e.line:>5}  {str(e.event_type):<34} {str(e.state):<14} {note}".rstrip())
+        yield f"course {result.course_id}: not opened"
+    yield f"{'line':>5}  {'event':<34} {'state after':<14} notes"
+    yield from entries
     for f in result.expectations_failed:
-        lines.append(f"{f['line']:>5}  EXPECTATION FAILED: {f['message']}")
+        yield f"{f['line']:>5}  EXPECTATION FAILED: {f['message']}"
     out = result.outcome
     outcome = (
         f"{out['status']} ({out['instrument']} {out['baseline']} -> {out['latest']}, "
         f"{'change n/a' if out['change_pct'] is None else str(out['change_pct']) + '%'})"
         if out else "n/a"
     )
-    lines.append(
-        f"result: state={result.state} accepted={result.accepted} rejected={len(result.rejected)} "
-        f"sessions={result.sessions_held} deviations={len(result.deviations)} outcome={outcome}"
-    )
+    yield (f"result: state={result.state} accepted={result.accepted} "
+           f"rejected={len(result.rejected)} sessions={result.sessions_held} "
+           f"deviations={len(result.deviations)} outcome={outcome}")
     if result.open_reviews:
-        lines.append(f"open reviews: {', '.join(result.open_reviews)}")
-    lines.append("PASS" if result.exit_status == 0 else "FAIL")
-    return "\n".join(lines)
+        yield f"open reviews: {', '.join(result.open_reviews)}"
+    yield "PASS" if result.exit_status == 0 else "FAIL"
 
 
 def under_protocol(lines: Iterable[Line], protocol: str) -> Iterator[Line]:
@@ -120,22 +128,29 @@ def _replay_one(
 ) -> None:
     """Replay one file (under ``protocol`` if given), print its result (or its one-line error)
     and count it in ``summary``."""
+    rendered = Spool()  # the timeline, rendered as it happens (streaming: nothing kept)
+    on_entry = None if as_json else (lambda e: rendered.append(entry_line(e)))
     try:
         if protocol is None:
-            result = replay_file(path, registry)
+            result = replay_file(path, registry, streaming=True, on_entry=on_entry)
         else:
-            result = replay_lines(under_protocol(read_lines(path), protocol), str(path), registry)
+            def lines() -> Iterator[Line]:
+                return under_protocol(read_lines(path), protocol)
+            result = replay_lines(lines(), str(path), registry, reread=lines, on_entry=on_entry)
     except CourseFileError as exc:
         error(exc.message)
         summary.unusable += 1
         return
     summary.add(result)
-    if as_json:
-        emit_json(result.to_dict())
+    if as_json:  # one line of JSON, written piece by piece
+        for piece in result.json_chunks():
+            echo(piece, nl=False)
+        echo()
         return
     if summary.printed > 1:
         echo()
-    echo(render_timeline(result))
+    for text in timeline_lines(result, rendered):
+        echo(text)
 
 
 @dataclass

@@ -15,7 +15,7 @@ state is a pure function of its accepted events: ``Course.replay(history)`` rebu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -81,7 +81,8 @@ class Replayed:
 class Course:
     """One course. Create it with :meth:`open`; change it only with :meth:`apply`."""
 
-    __slots__ = ("_compiled", "state", "seq", "facts", "deviations", "history", "_notify")
+    __slots__ = ("_compiled", "state", "seq", "facts", "deviations", "history", "_notify",
+                 "_rebuild")
 
     def __init__(self, compiled: CompiledProtocol, opened: CourseOpened) -> None:
         self._compiled = compiled
@@ -96,6 +97,7 @@ class Course:
         self.deviations: list[Deviation] = []
         self.history: list[dict[str, Any]] = []
         self._notify = compiled.registry.has_observers
+        self._rebuild: Callable[[], Course] | None = None  # see keep_no_history
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -439,21 +441,29 @@ class Course:
             compiled.step(self, etype, route)
             if self._notify:
                 compiled.registry.notify_state_changed(self, previous, self.state, etype)
-        self.history.append(_copy_event(raw))
+        if self._rebuild is None:
+            self.history.append(_copy_event(raw))
         result = Accepted(seq, etype, self.state, previous, tuple(raised), opened, closed)
         if self._notify:
             compiled.registry.notify_event_accepted(self, event, result)
         return result
 
+    def keep_no_history(self, rebuild: Callable[[], Course]) -> None:
+        """Keep no accepted events from now on (a long replay that can read them again):
+        ``history`` is emptied and stays empty. Undoing an event a plugin failed on then
+        takes ``rebuild()``, the course as it was before that event, instead of replaying
+        ``history``."""
+        self.history.clear()
+        self._rebuild = rebuild
+
     def _restore(self) -> None:
         """Undo a partly applied event by rebuilding from the accepted history."""
-        fresh = (
-            Course.replay(
+        if self._rebuild is not None:
+            fresh: Course | None = self._rebuild()
+        else:
+            fresh = Course.replay(
                 self.history, self._compiled.registry, notify=False, compiled=self._compiled
-            )
-            if self.history
-            else None
-        )
+            ) if self.history else None
         if fresh is None:  # pragma: no cover - a course always has its opening event
             return
         self._compiled = fresh._compiled

@@ -5,12 +5,19 @@ A course file is JSON Lines: one event per line, the first non-blank line ``cour
 on events that must be rejected with that code. :func:`replay_file` applies every event in
 order, skipping rejected ones, and returns a :class:`ReplayResult`; a file that cannot be used
 at all raises :class:`~iptflow.errors.CourseFileError` (the CLI exits 2).
+
+``replay_file(path, streaming=True)`` (what ``iptflow replay`` does) keeps only what the
+course's state needs: lines are read one at a time, the course keeps no history (undoing an
+event a plugin failed on reads the file again), the timeline goes to ``on_entry`` as it
+happens instead of into the result, and rejections and failed expectations wait in a
+:class:`Spool` (a temporary file past 1 MiB) until the result is printed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +125,38 @@ class TimelineEntry:
     note: str = ""  # what an accepted event recorded, in words (engine.timeline.event_note)
 
 
+class Spool:
+    """A list of JSON objects that moves to a temporary file past 1 MiB: what a streaming
+    replay reports, without holding it in memory. ``append``, ``len``, iteration, indexing
+    and ``==`` with a list; items come back as ``json.loads`` gives them."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - lives as long as the spool
+            max_size=1 << 20, mode="w+", encoding="ascii")
+        self._count = 0
+
+    def append(self, item: Any) -> None:
+        self._file.seek(0, 2)
+        self._file.write(json.dumps(item) + "\n")  # ASCII: a lone surrogate travels escaped
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Any]:
+        self._file.seek(0)
+        for _ in range(self._count):
+            yield json.loads(self._file.readline())
+
+    def __getitem__(self, index: int) -> Any:
+        return list(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, list | Spool) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass
 class ReplayResult:
     """What replaying one course file found (``to_dict`` is SPEC §6's JSON object)."""
@@ -141,7 +180,7 @@ class ReplayResult:
     def exit_status(self) -> int:
         return 1 if self.expectations_failed or self.unexpected_rejections else 0
 
-    def to_dict(self) -> dict[str, Any]:
+    def _fields(self) -> dict[str, Any]:
         return {
             "course_id": self.course_id,
             "protocol": self.protocol,
@@ -154,6 +193,25 @@ class ReplayResult:
             "outcome": self.outcome,
             "expectations_failed": self.expectations_failed,
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, Spool) else v for k, v in self._fields().items()}
+
+    def json_chunks(self) -> Iterator[str]:
+        """``json.dumps(self.to_dict(), ensure_ascii=False)`` in pieces, reading a
+        :class:`Spool` item by item instead of building its list."""
+        dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+        yield "{"
+        for i, (key, value) in enumerate(self._fields().items()):
+            yield (", " if i else "") + dumps(key) + ": "
+            if isinstance(value, Spool):
+                yield "["
+                for j, item in enumerate(value):
+                    yield (", " if j else "") + dumps(item)
+                yield "]"
+            else:
+                yield dumps(value)
+        yield "}"
 
 
 def _check_expect(
@@ -176,12 +234,26 @@ def _check_expect(
     return problems
 
 
+Entry = Callable[[TimelineEntry], None]
+
+
 def replay_lines(
-    lines: Iterable[Line], name: str = "<events>", registry: Registry | None = None
+    lines: Iterable[Line],
+    name: str = "<events>",
+    registry: Registry | None = None,
+    *,
+    reread: Callable[[], Iterable[Line]] | None = None,
+    on_entry: Entry | None = None,
 ) -> ReplayResult:
-    """Replay parsed lines. Raises CourseFileError when the course file is unusable."""
+    """Replay parsed lines. Raises CourseFileError when the course file is unusable.
+
+    With ``reread`` (the same lines again, from the start) the replay streams: see the module
+    docstring; ``on_entry`` receives each timeline entry, which the result does not keep.
+    """
     registry = registry or default_registry()
     result = ReplayResult(file=name)
+    if reread is not None:
+        result.rejected, result.expectations_failed = Spool(), Spool()  # type: ignore[assignment]
     it = iter(lines)
     first = next(it, None)
     if first is None:
@@ -195,9 +267,15 @@ def replay_lines(
     if not opening.ok and opening.code == "invalid_event":  # not a valid course_opened
         raise CourseFileError(f"invalid {opening.message}", file=name, line=first.number)
     result.course_id = first.event["course_id"]  # validated by try_open
-    seq_lines = [0, first.number]
-    _record(result, first, opening, course, seq_lines)
+    at_line = [first.number]  # the line being applied (a rebuild reads the lines before it)
+    if course is not None:
+        result.protocol = course.protocol.summary()
+        if reread is not None:
+            course.keep_no_history(_rebuilder(reread, registry, course, at_line))
+    sink = on_entry if reread is not None else result.timeline.append
+    _record(result, first, opening, course, sink)
     for line in it:
+        at_line[0] = line.number
         if line.expect is not None:
             for problem in _check_expect(line.expect, course, result.deviations):
                 result.expectations_failed.append({"line": line.number, "message": problem})
@@ -212,11 +290,8 @@ def replay_lines(
             )
         else:
             outcome = course.apply(line.event)
-            if outcome.ok:
-                seq_lines.append(line.number)
-        _record(result, line, outcome, course, seq_lines)
+        _record(result, line, outcome, course, sink)
     if course is not None:
-        result.protocol = course.protocol.summary()
         result.state = course.state
         result.sessions_held = course.sessions_held
         result.open_reviews = course.open_reviews
@@ -226,12 +301,34 @@ def replay_lines(
     return result
 
 
+def _rebuilder(
+    reread: Callable[[], Iterable[Line]], registry: Registry, course: Course, at_line: list[int]
+) -> Callable[[], Course]:
+    """How a streaming replay's course is rebuilt to before the line being applied: the lines
+    before it read again and applied (rejected ones change nothing)."""
+    compiled = course.compiled
+
+    def rebuild() -> Course:
+        fresh = None
+        for line in reread():
+            if line.number >= at_line[0]:
+                break
+            if line.event is None:
+                continue
+            if fresh is None:  # the course_opened line: it opened the first time
+                fresh, _ = Course.try_open(line.event, registry, notify=False, compiled=compiled)
+                assert fresh is not None
+                fresh.keep_no_history(rebuild)
+            else:
+                fresh.apply(line.event)
+        assert fresh is not None
+        return fresh
+
+    return rebuild
+
+
 def _record(
-    result: ReplayResult,
-    line: Line,
-    outcome: Any,
-    course: Course | None,
-    seq_lines: list[int],
+    result: ReplayResult, line: Line, outcome: Any, course: Course | None, on_entry: Entry | None
 ) -> None:
     entry = TimelineEntry(
         line.number,
@@ -241,11 +338,11 @@ def _record(
     )
     if outcome.ok:
         result.accepted += 1
-        for dev in outcome.deviations:
-            item = {"line": seq_lines[dev.seq], "code": dev.code, "message": dev.message}
+        for dev in outcome.deviations:  # raised by this event (its seq)
+            item = {"line": line.number, "code": dev.code, "message": dev.message}
             result.deviations.append(item)
             entry.deviations.append(item)
-        if course is not None and line.event is not None:
+        if on_entry is not None and course is not None and line.event is not None:
             titles = {name: r.title for name, r in course.protocol.reviews.items()}
             entry.note = event_note(line.event, outcome.opened_reviews, outcome.closed_reviews,
                                     titles)
@@ -277,11 +374,24 @@ def _record(
                     f"{outcome.message}",
                 }
             )
-    result.timeline.append(entry)
+    if on_entry is not None:
+        on_entry(entry)
 
 
-def replay_file(path: Path | str, registry: Registry | None = None) -> ReplayResult:
-    return replay_lines(read_lines(path), str(path), registry)
+def replay_file(
+    path: Path | str,
+    registry: Registry | None = None,
+    *,
+    streaming: bool = False,
+    on_entry: Entry | None = None,
+) -> ReplayResult:
+    """Replay a course file. ``streaming`` keeps only what the course's state needs (the
+    module docstring says how; ``result.course`` then has no ``history``), giving timeline
+    entries to ``on_entry``."""
+    if not streaming:
+        return replay_lines(read_lines(path), str(path), registry)
+    return replay_lines(read_lines(path), str(path), registry,
+                        reread=lambda: read_lines(path), on_entry=on_entry)
 
 
 def course_files(paths: Iterable[Path | str], pattern: str = "*.jsonl") -> Iterator[Path]:
