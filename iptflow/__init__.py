@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from iptflow.engine.agenda import AgendaItem
 from iptflow.engine.course import Course
 from iptflow.engine.events import Event, EventType
 from iptflow.engine.hookspecs import hookimpl
@@ -20,6 +21,7 @@ from iptflow.engine.results import Accepted, Deviation, Outcome, Rejection
 from iptflow.errors import (
     CourseFileError,
     EventRejected,
+    InvalidAsOf,
     IptflowError,
     PluginError,
     ProtocolConflict,
@@ -40,12 +42,14 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "Accepted",
     "AdaptationDef",
+    "AgendaItem",
     "Course",
     "CourseFileError",
     "Deviation",
     "Event",
     "EventRejected",
     "EventType",
+    "InvalidAsOf",
     "IptflowError",
     "Outcome",
     "PluginError",

@@ -11,8 +11,9 @@ import pytest
 
 from iptflow import Course
 from iptflow.engine.agenda import AgendaItem
-from iptflow.engine.registry import Registry
+from iptflow.engine.registry import Registry, load_protocol_file
 from iptflow.errors import InvalidAsOf
+from iptflow.protocol.compose import compose
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 PHQ9_NO_RISK = [2, 2, 2, 2, 2, 2, 2, 2, 0]
@@ -295,3 +296,32 @@ def test_items_are_ordered_urgent_due_info_then_by_due_time() -> None:
         ("review_open", "urgent"), ("session_overdue", "urgent"), ("measure_due", "due"),
         ("next_phase", "info")]
     assert all(i.to_dict()["severity"] == i.severity for i in items)
+
+
+# -- the [agenda] table ----------------------------------------------------------------------------
+def test_the_agenda_table_at_its_defaults_keeps_the_fingerprint_and_another_cadence_counts(
+    tmp_path: Path,
+) -> None:
+    shipped = (Path(__file__).parent.parent / "protocols" / "ipt-depression" / "2.0.0.toml"
+               ).read_text(encoding="utf-8")
+    plain = tmp_path / "plain.toml"
+    plain.write_text(shipped, encoding="utf-8")
+    explicit = tmp_path / "explicit.toml"
+    explicit.write_text(shipped + "\n[agenda]\nsession_every_days = 7\noutcome_every_days = 28\n",
+                        encoding="utf-8")
+    fingerprints = {compose(load_protocol_file(p), []).fingerprint for p in (plain, explicit)}
+    registry = Registry()
+    assert fingerprints == {registry.resolve("ipt-depression@2.0.0").fingerprint}
+
+    folder = tmp_path / "faster"
+    folder.mkdir()
+    (folder / "ipt-fast.toml").write_text(
+        shipped.replace('id = "ipt-depression"', 'id = "ipt-fast"')
+        + "\n[agenda]\noutcome_every_days = 21\n", encoding="utf-8")
+    course = middle_course("ipt-fast", Registry(protocol_dirs=[folder]), sessions=1)
+    assert course.protocol.fingerprint not in fingerprints
+    baseline = course.facts.baseline
+    assert baseline is not None
+    assert "measure_due" not in kinds(course.agenda(baseline.at + timedelta(days=21, seconds=-1)))
+    item = kinds(course.agenda(baseline.at + timedelta(days=21)))["measure_due"]
+    assert item.details["every_days"] == 21
