@@ -98,9 +98,10 @@ def _mount(*args: str) -> bool:
 
 @pytest.fixture
 def tiny_fs() -> Iterator[Path]:
-    """A 200 KiB tmpfs (root only); skipped where mounting is not permitted."""
+    """A 300 KiB tmpfs (root only: room for a new store's migrations in its WAL and a course
+    or two); skipped where mounting is not permitted."""
     mountpoint = Path(tempfile.mkdtemp(prefix="iptflow-tiny-"))
-    if os.geteuid() != 0 or not _mount("-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mountpoint)):
+    if os.geteuid() != 0 or not _mount("-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mountpoint)):
         mountpoint.rmdir()
         pytest.skip("mounting a tmpfs is not permitted here (test_database_full_at_page_limit "
                     "covers SQLITE_FULL without a mount)")

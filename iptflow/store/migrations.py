@@ -18,6 +18,8 @@ Tables:
 * ``course_migrations``: the append-only ``protocol_migrated`` records of courses moved to
   another resolved protocol (``iptflow migrate``), hash-chained into the course's chain of
   events; triggers refuse ``UPDATE`` and ``DELETE``.
+* ``tokens``: the bearer tokens of ``iptflow serve`` (:mod:`iptflow.store.tokens`), each with
+  its role and actor and the SHA-256 of its secret, never the secret.
 """
 
 from __future__ import annotations
@@ -165,10 +167,30 @@ def m004_course_migrations(db: Database) -> None:
     )
 
 
+@migrations(name="m005_tokens")
+def m005_tokens(db: Database) -> None:
+    """Bearer tokens of ``iptflow serve`` (docs/service.md): only the SHA-256 of each secret is
+    stored; a revoked token keeps its row, with the time it was revoked."""
+    db["tokens"].create(
+        {
+            "id": str,  # the token's public id (tok_...), shown by ``iptflow token list``
+            "secret_sha256": str,  # hex SHA-256 of the secret; the secret itself is never stored
+            "role": str,  # clinician, researcher, auditor or admin
+            "actor": str,  # who acts with it: the events' actor
+            "label": str,
+            "created_at": str,
+            "revoked_at": str,
+        },
+        pk="id",
+        not_null=["secret_sha256", "role", "actor", "created_at"],
+    )
+    db["tokens"].create_index(["secret_sha256"], index_name="tokens_secret_sha256", unique=True)
+
+
 #: Migrations a store opened read-only may lack: each only adds a table whose absence reads as
 #: empty (no course was ever migrated), so an older store can still be verified and read
 #: without writing to it; opening it for writing applies them.
-READ_OPTIONAL: frozenset[str] = frozenset({"m004_course_migrations"})
+READ_OPTIONAL: frozenset[str] = frozenset({"m004_course_migrations", "m005_tokens"})
 
 #: The names of every migration this release knows, in order (a store recording another name
 #: was written by a newer release: ``NewerSchema``).

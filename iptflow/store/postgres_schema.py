@@ -16,6 +16,7 @@ Events are append-only in the database itself: a trigger raises on ``UPDATE``, `
 from __future__ import annotations
 
 from iptflow.store.postgres_migrations import M004_COURSE_MIGRATIONS
+from iptflow.store.tokens import M005_TOKENS
 
 __all__ = ["MIGRATIONS", "MIGRATIONS_TABLE"]
 
@@ -106,4 +107,5 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("m002_course_filters", _M002),
     ("m003_simulation_runs", _M003),
     ("m004_course_migrations", M004_COURSE_MIGRATIONS),
+    ("m005_tokens", M005_TOKENS),
 )
