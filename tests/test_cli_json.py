@@ -73,6 +73,9 @@ def cases(tmp: Path) -> dict[str, list[str]]:
         "store copy": ["store", "copy", "--from", str(tmp / "store.db"), "--to", str(tmp / "copy.db")],
         "verify": ["verify"],
         "worklist": ["worklist", "--as-of", "2099-01-01T00:00:00Z"],
+        "token create": ["token", "create", "--role", "clinician", "--actor", "dr-a"],
+        "token list": ["token", "list"],
+        "token revoke": ["token", "revoke", "TOKEN_ID"],  # the id of a token the test creates
     }
 
 
@@ -122,7 +125,11 @@ def test_every_command_takes_json_or_is_documented_as_not_reporting(tmp_path: Pa
 
 @pytest.mark.parametrize("name", sorted(cases(Path("."))))
 def test_every_json_output_parses(name: str, store: Path, tmp_path: Path) -> None:
-    result = invoke(with_db(name, [*cases(tmp_path)[name], "--json"], store))
+    args = cases(tmp_path)[name]
+    if "TOKEN_ID" in args:
+        created = invoke(["token", "create", "--role", "admin", "--actor", "a", "--json", "--db", str(store)])
+        args = [json.loads(created.stdout)["id"] if a == "TOKEN_ID" else a for a in args]
+    result = invoke(with_db(name, [*args, "--json"], store))
     assert result.exit_code == 0, result.output
     objects = parse(name, result.stdout)
     assert "Traceback" not in result.stderr
@@ -165,7 +172,14 @@ def test_every_db_command_honours_iptflow_db(store: Path, tmp_path: Path,
     all_cases = cases(tmp_path)
     db_commands = [n for n, c in leaves().items() if option(c, "--db")]
     for name in db_commands:
-        result = invoke(all_cases[name], env={DB_ENV: str(store)})
+        if name == "serve":  # runs until stopped: test_service_process starts it from $IPTFLOW_DB
+            continue
+        args = all_cases[name]
+        if "TOKEN_ID" in args:
+            created = invoke(["token", "create", "--role", "admin", "--actor", "a", "--json"],
+                             env={DB_ENV: str(store)})
+            args = [json.loads(created.stdout)["id"] if a == "TOKEN_ID" else a for a in args]
+        result = invoke(args, env={DB_ENV: str(store)})
         assert result.exit_code == 0, (name, result.output)
     assert list(elsewhere.iterdir()) == []  # no ./iptflow.db: every command used $IPTFLOW_DB
     ids = {row[0] for row in sqlite3.connect(store).execute("SELECT id FROM courses")}

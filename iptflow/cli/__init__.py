@@ -26,8 +26,10 @@ from iptflow.cli import (
     protocols,
     replay,
     report,
+    serve,
     simulate,
     store,
+    token,
     verify,
     worklist,
 )
@@ -65,8 +67,10 @@ COMMANDS: tuple[click.Command, ...] = (
     protocols.show,
     replay.replay,
     report.report,
+    serve.serve,
     simulate.simulate,
     store.store,
+    token.token,
     verify.verify,
     worklist.worklist,
 )
@@ -75,6 +79,8 @@ COMMANDS: tuple[click.Command, ...] = (
 NOT_REPORTING: dict[str, str] = {
     "schema": "its output is a JSON Schema document (the file in docs/schemas/), already JSON; "
     "it reports nothing about a run",
+    "serve": "it runs the HTTP service until stopped; its answers are JSON and its log lines "
+    "are JSON already",
 }
 """Commands without ``--json``, each with the reason (docs/cli.md; tests/test_cli_json.py checks
 that every other command takes ``--json``)."""

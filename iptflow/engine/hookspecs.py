@@ -17,6 +17,7 @@ import pluggy
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from iptflow.engine.access import Principal
     from iptflow.engine.agenda import AgendaItem
     from iptflow.engine.course import Course
     from iptflow.engine.events import Event, EventType
@@ -132,6 +133,27 @@ def agenda_items(course: Course, as_of: datetime) -> list[AgendaItem] | None:
     :param course: the course (read only), not closed.
     :param as_of: the time the agenda is for: a timezone-aware datetime, not earlier than the
         course's last accepted event (the engine never reads the clock).
+    """
+
+
+@hookspec
+def authorize(principal: Principal, action: str, course: Course | None) -> bool | None:
+    """Decide whether a request to ``iptflow serve`` may do what it asks (docs/service.md#roles).
+
+    Called once per request, before anything is written. Return ``True`` to allow, ``False``
+    to deny (the request gets 403 and nothing is written), or ``None`` to leave the decision to
+    the next plugin and, when every plugin abstains, to the default policy (clinicians open
+    courses and record events; researchers read course summaries; auditors read and verify;
+    admins manage tokens). The first answer that is not ``None`` wins, in pluggy's call order
+    (the plugin registered last first). If this hook raises, the request fails with a 500
+    problem naming the plugin and nothing is written.
+
+    :param principal: who asks: an :class:`~iptflow.engine.access.Principal` with the token's
+        ``token_id``, ``role`` (clinician, researcher, auditor, admin) and ``actor``.
+    :param action: what is asked, one of :data:`iptflow.engine.access.ACTIONS` (e.g.
+        ``record_event``, ``read_course``, ``manage_tokens``).
+    :param course: the stored course the request is about, as it is now (read only), or
+        ``None`` for requests about no single course (opening one, listing, protocols, tokens).
     """
 
 
