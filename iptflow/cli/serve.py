@@ -33,8 +33,8 @@ def serve(db_path: str, host: str, port: int, workers: int, pool_size: int, max_
     """Serve the store over HTTP until stopped (SIGTERM or Ctrl-C finish the requests under way).
 
     Every request but /healthz and /readyz needs a bearer token (iptflow token create). The
-    OpenAPI document is at /openapi.json. Exit status: 0 when stopped, 2 when the store cannot
-    be opened or the address cannot be used.
+    OpenAPI document is at /openapi.json. Exit status: 2 when the store cannot be opened; once
+    stopped, the process ends by the signal that stopped it, after the graceful shutdown.
     """
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise IptflowError("--ssl-certfile and --ssl-keyfile go together")
