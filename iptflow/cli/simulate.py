@@ -19,14 +19,17 @@ from iptflow.research.simulate import SimulationSpec, simulate_cohort
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, exists=True), default=None,
               help="A trajectory model TOML file (default: the built-in parameters).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes that generate courses; results do not depend on it.")
+              help="Processes that simulate and store courses; the store does not depend on it.")
 @progress_option
 @json_option
 @protocols_dir_option
 def simulate(protocol: str, adaptations: tuple[str, ...], n: int, seed: int, db_path: str,
              model_path: str | None, workers: int, progress_choice: bool | None, as_json: bool,
              protocols_dirs: tuple[str, ...]) -> None:
-    """Simulate N synthetic courses of PROTOCOL into the store DB (every course marked synthetic)."""
+    """Simulate N synthetic courses of PROTOCOL into the store DB (every course marked synthetic).
+
+    Run again with the same arguments, it completes an interrupted run: courses already stored
+    are kept and only the missing ones are simulated."""
     model = load_trajectory_model(model_path)
     spec = SimulationSpec(protocol, tuple(adaptations), n, seed, model, tuple(protocols_dirs))
     with progress(n, "simulating", show_progress(progress_choice)) as bar:
@@ -38,3 +41,6 @@ def simulate(protocol: str, adaptations: tuple[str, ...], n: int, seed: int, db_
     states = ", ".join(f"{k} {v}" for k, v in summary.final_states.items())
     echo(f"SYNTHETIC: simulated {summary.n} courses of {label} (seed {summary.seed}) into {db_path}")
     echo(f"final states: {states}")
+    if summary.created < summary.n:
+        echo(f"resumed: {summary.n - summary.created} of these courses were already stored; "
+             f"{summary.created} simulated now")

@@ -7,15 +7,19 @@ clinician (:class:`iptflow.simulate_clinician.Clinician`) records what the proto
 derived from the resolved protocol's requirements, so most courses complete and some deviate.
 
 Every course draws its randomness from ``random.Random(f"{seed}/{index}")``: the result of a
-seed does not depend on how many worker processes generate the courses. Workers generate and
-replay courses; the parent writes them into the store in index order, in batches, each course
-marked ``synthetic``. The run itself is recorded in the ``simulation_runs`` table.
+seed does not depend on how many worker processes generate the courses. Each worker simulates
+a chunk of indices and stores it itself, in one transaction, each course marked ``synthetic``
+(the engine validated every event as it was simulated: nothing is replayed again). A chunk's
+courses already in the store are skipped, so running an interrupted simulation again completes
+it. The run itself is recorded once in the ``simulation_runs`` table.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import random
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +33,7 @@ from iptflow.research.clinician import SESSION, Clinician, Stuck
 from iptflow.research.generate import _next_goal
 from iptflow.research.model import TrajectoryModel
 from iptflow.store.api import Store
+from iptflow.store.errors import UnknownCourse
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 MAX_EVENTS = 400
@@ -149,8 +154,7 @@ def simulate_course(compiled: CompiledProtocol, model: TrajectoryModel, seed: in
     Its id is ``sim-PROTOCOL[-ADAPTATION...]-SEED-INDEX``.
     """
     rng = random.Random(f"{seed}/{index}")
-    label = "-".join([compiled.protocol.id, *compiled.protocol.adaptations])
-    sim = _Sim(compiled, model, rng, f"sim-{label}-{seed}-{index:06d}")
+    sim = _Sim(compiled, model, rng, course_id_for(compiled, seed, index))
     sim.t = START + timedelta(days=rng.randrange(model.cohort.enrolment_days), hours=rng.randrange(8))
     s = model.symptoms
     responder = rng.random() >= s.non_responder_share
@@ -183,7 +187,7 @@ def _run(sim: _Sim) -> None:
             if not _session_week(sim, model.maintenance.interval_days):
                 return
             continue
-        goal = _next_goal(compiled, sim.attrs, course.state, "course_completed")
+        goal = _goal(compiled, sim.attrs, course.state)
         if goal is None:
             return
         try:
@@ -217,6 +221,20 @@ def _run(sim: _Sim) -> None:
             return
     if not course.is_closed:
         sim.end("course_discontinued", "the simulation's event budget ran out")
+
+
+_GOALS: weakref.WeakKeyDictionary[CompiledProtocol, dict[tuple[Any, ...], str | None]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _goal(compiled: CompiledProtocol, attrs: dict[str, Any], state: str) -> str | None:
+    """The next state-changing event towards completion (``generate._next_goal``), which only
+    depends on the protocol, the opening attributes and the state: computed once per protocol."""
+    goals = _GOALS.setdefault(compiled, {})
+    key = (state, *sorted(attrs.items()))
+    if key not in goals:
+        goals[key] = _next_goal(compiled, attrs, state, "course_completed")
+    return goals[key]
 
 
 def _contract_left(course: Course, goal: str) -> bool:
@@ -292,31 +310,88 @@ def _registry(dirs: Sequence[str]) -> Registry:
     return Registry(protocol_dirs=dirs) if dirs else default_registry()
 
 
-def _init_worker(spec: SimulationSpec) -> None:
-    _worker["spec"] = spec
-    _worker["compiled"] = _registry(spec.protocol_dirs).compile(spec.protocol, spec.adaptations)
+def course_id_for(compiled: CompiledProtocol, seed: int, index: int) -> str:
+    """The id of the simulated course ``index`` of ``seed``: ``sim-PROTOCOL[-ADAPTATION...]-SEED-INDEX``."""
+    label = "-".join([compiled.protocol.id, *compiled.protocol.adaptations])
+    return f"sim-{label}-{seed}-{index:06d}"
 
 
-def _work(indices: range) -> list[list[dict[str, Any]]]:
-    spec: SimulationSpec = _worker["spec"]
-    return [simulate_course(_worker["compiled"], spec.model, spec.seed, i).history for i in indices]
+def _open_store(db_path: str | Path, registry: Registry) -> Store:
+    return Store.open(db_path, registry=registry, clock=None, synchronous="NORMAL", cache_size=0)
+
+
+def write_chunk(store: Store, compiled: CompiledProtocol, spec: SimulationSpec,
+                indices: range) -> tuple[dict[str, int], int]:
+    """Simulate the courses of ``indices`` not yet in ``store`` and store them in one
+    transaction; return the final states of every course of the chunk and how many were new.
+
+    A course already stored (an earlier, interrupted run of the same seed) is kept as it is:
+    the same (seed, index) always gives the same course.
+    """
+    states: dict[str, int] = {}
+    fresh: list[Course] = []
+    for i in indices:
+        course_id = course_id_for(compiled, spec.seed, i)
+        try:
+            state = store.row(course_id).state
+        except UnknownCourse:
+            course = simulate_course(compiled, spec.model, spec.seed, i)
+            fresh.append(course)
+            state = course.state
+        states[state] = states.get(state, 0) + 1
+    if fresh:
+        store.import_many(fresh, synthetic=True)
+    return states, len(fresh)
+
+
+def _init_worker(spec: SimulationSpec, db_path: str) -> None:
+    """A worker's state: the compiled protocol (inherited from the parent when forked) and its
+    own connection to the store."""
+    if _worker.get("spec") != spec:
+        _worker["spec"] = spec
+        _worker["compiled"] = _registry(spec.protocol_dirs).compile(spec.protocol, spec.adaptations)
+    compiled: CompiledProtocol = _worker["compiled"]
+    _worker["store"] = _open_store(db_path, compiled.registry)
+
+
+def _work(indices: range) -> tuple[dict[str, int], int, int]:
+    states, new = write_chunk(_worker["store"], _worker["compiled"], _worker["spec"], indices)
+    return states, new, len(indices)
 
 
 def _chunks(n: int, size: int) -> list[range]:
     return [range(i, min(n, i + size)) for i in range(0, n, size)]
 
 
-def generate_cohort(spec: SimulationSpec, workers: int = 1) -> Iterator[list[Course] | list[list[dict]]]:
-    """Batches of courses (``Course`` objects, or event lists from workers) in index order."""
-    chunks = _chunks(spec.n, BATCH)
-    if workers <= 1:
-        compiled = _registry(spec.protocol_dirs).compile(spec.protocol, spec.adaptations)
-        for chunk in chunks:
-            yield [simulate_course(compiled, spec.model, spec.seed, i) for i in chunk]
+def _start_method() -> str:
+    """``fork`` where there is one (workers inherit the imported modules and the compiled
+    protocol: no start-up cost), else ``spawn``."""
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def _run_chunks(spec: SimulationSpec, db_path: str | Path, compiled: CompiledProtocol,
+                workers: int, chunk_size: int) -> Iterator[tuple[dict[str, int], int, int]]:
+    """Each chunk's final states, new courses and size, in index order; with ``workers`` > 1,
+    worker processes simulate and store their own chunks (each in its own transaction).
+
+    The parent holds no connection while workers run (none is carried across a fork)."""
+    chunks = _chunks(spec.n, chunk_size)
+    if workers <= 1 or len(chunks) <= 1:
+        with _open_store(db_path, compiled.registry) as store:
+            for chunk in chunks:
+                states, new = write_chunk(store, compiled, spec, chunk)
+                yield states, new, len(chunk)
         return
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(spec,)) as pool:
+    _worker.update(spec=spec, compiled=compiled)
+    ctx = multiprocessing.get_context(_start_method())
+    pool = ctx.Pool(min(workers, len(chunks)), initializer=_init_worker, initargs=(spec, str(db_path)))
+    try:
         yield from pool.imap(_work, chunks)
+        pool.close()
+        pool.join()
+    finally:
+        pool.terminate()
+        _worker.clear()
 
 
 @dataclass
@@ -326,40 +401,58 @@ class SimulationSummary:
     protocol: str
     adaptations: list[str]
     final_states: dict[str, int]
+    created: int = 0  # courses simulated by this run (the others were stored by an earlier one)
     synthetic: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {"synthetic": self.synthetic, "n": self.n, "seed": self.seed, "protocol": self.protocol,
-                "adaptations": self.adaptations, "final_states": self.final_states}
+                "adaptations": self.adaptations, "final_states": self.final_states,
+                "created": self.created}
 
 
 def simulate_cohort(spec: SimulationSpec, db_path: str | Path, *, workers: int = 1,
-                    progress: Callable[[int], None] | None = None) -> SimulationSummary:
-    """Simulate ``spec.n`` courses into the store at ``db_path`` (every course marked synthetic)."""
+                    progress: Callable[[int], None] | None = None,
+                    chunk_size: int = BATCH) -> SimulationSummary:
+    """Simulate ``spec.n`` courses into the store at ``db_path`` (every course marked synthetic).
+
+    Courses are stored in chunks of ``chunk_size``, each in one transaction (by the worker that
+    simulated it); the store's content does not depend on ``workers``. A run that was
+    interrupted is completed by running it again: courses already stored are kept and only
+    the missing ones are simulated. Memory does not grow with ``n``.
+    """
     registry = _registry(spec.protocol_dirs)
     compiled = registry.compile(spec.protocol, spec.adaptations)  # unknown protocol: fail early
     states: dict[str, int] = {}
-    batches = generate_cohort(spec, workers)
-    with Store.open(db_path, registry=registry, clock=None, synchronous="NORMAL") as store:
-        for batch in batches:
-            for course_id in store.import_many(batch, synthetic=True):
-                state = store.row(course_id).state
-                states[state] = states.get(state, 0) + 1
-            if progress is not None:
-                progress(len(batch))
+    created = 0
+    with _open_store(db_path, registry):  # created and migrated before any worker opens it
+        pass
+    for chunk_states, new, size in _run_chunks(spec, db_path, compiled, workers, chunk_size):
+        for state, k in chunk_states.items():
+            states[state] = states.get(state, 0) + k
+        created += new
+        if progress is not None:
+            progress(size)
+    with _open_store(db_path, registry) as store:
         _record_run(store, spec, compiled)
     return SimulationSummary(spec.n, spec.seed, compiled.protocol.id, list(compiled.protocol.adaptations),
-                             dict(sorted(states.items())))
+                             dict(sorted(states.items())), created=created)
 
 
 def _record_run(store: Store, spec: SimulationSpec, compiled: CompiledProtocol) -> None:
+    """Record the run unless the same run (a resumed one) is already recorded."""
+    model = spec.model.model_dump(mode="json")
+    for run in store.simulation_runs():
+        if (run.protocol, run.adaptations, run.fingerprint, run.n, run.seed, run.model) == (
+                compiled.protocol.id, list(compiled.protocol.adaptations), compiled.fingerprint,
+                spec.n, spec.seed, json.loads(json.dumps(model, sort_keys=True))):
+            return
     store.record_simulation_run(
         protocol=compiled.protocol.id,
         adaptations=list(compiled.protocol.adaptations),
         fingerprint=compiled.fingerprint,
         n=spec.n,
         seed=spec.seed,
-        model=spec.model.model_dump(mode="json"),
+        model=model,
     )
 
 
