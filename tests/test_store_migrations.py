@@ -32,7 +32,8 @@ def test_migrations_on_an_empty_database(tmp_path: Path):
         assert store.open_course(opened()).ok
     names = _applied(path)
     assert names == ["m001_core_tables", "m002_course_filters", "m003_simulation_runs",
-                     "m004_course_migrations", "m005_tokens"]
+                     "m004_course_migrations", "m005_tokens",
+                     "m006_snapshots"]
     with Store.open(path) as store:  # opening again applies nothing twice
         assert store.count() == 1
     assert _applied(path) == names
@@ -60,7 +61,8 @@ def test_migrations_on_a_database_created_by_the_first_migration_alone(tmp_path:
 
     with Store.open(old) as store:
         assert _applied(old) == ["m001_core_tables", "m002_course_filters",
-                                 "m003_simulation_runs", "m004_course_migrations", "m005_tokens"]
+                                 "m003_simulation_runs", "m004_course_migrations", "m005_tokens",
+                                 "m006_snapshots"]
         assert [r.id for r in store.list(adaptation="adolescent")] == ["teen-1"]
         assert [r.id for r in store.list(state="completed")] == ["plain-1"]
         assert store.get("plain-1").sessions_held == 12

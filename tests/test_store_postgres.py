@@ -83,7 +83,7 @@ def test_a_role_without_update_or_delete_on_events_runs_the_store(url: str, pg_s
         f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}",
         f"GRANT INSERT ON {schema}.events, {schema}.protocols, {schema}.course_adaptations, "
         f"{schema}.simulation_runs, {schema}.course_migrations TO {role}",
-        f"GRANT INSERT, UPDATE ON {schema}.courses TO {role}",
+        f"GRANT INSERT, UPDATE ON {schema}.courses, {schema}.snapshots TO {role}",
         f"GRANT DELETE ON {schema}.course_adaptations TO {role}",
     ):
         execute(url, sql)

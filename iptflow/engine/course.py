@@ -34,6 +34,7 @@ from iptflow.engine.rejecting import (
     plugin_error,
 )
 from iptflow.engine.results import Accepted, Deviation, Outcome, Rejection, Result
+from iptflow.engine.snapshot import restore, snapshot_data
 from iptflow.errors import EventRejected, IptflowError, PluginError, UnknownEventType
 from iptflow.protocol.instruments import change_pct, outcome_status
 
@@ -82,7 +83,7 @@ class Course:
     """One course. Create it with :meth:`open`; change it only with :meth:`apply`."""
 
     __slots__ = ("_compiled", "state", "seq", "facts", "deviations", "history", "_notify",
-                 "_rebuild")
+                 "_rebuild", "_base")
 
     def __init__(self, compiled: CompiledProtocol, opened: CourseOpened) -> None:
         self._compiled = compiled
@@ -98,6 +99,7 @@ class Course:
         self.history: list[dict[str, Any]] = []
         self._notify = compiled.registry.has_observers
         self._rebuild: Callable[[], Course] | None = None  # see keep_no_history
+        self._base: dict[str, Any] | None = None  # see from_snapshot
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -344,6 +346,24 @@ class Course:
             "outcome": outcome.to_dict() if outcome else None,
         }
 
+    def to_snapshot(self) -> dict[str, Any]:
+        """What :meth:`from_snapshot` needs to continue this course without replay, JSON-ready
+        (:mod:`iptflow.engine.snapshot`)."""
+        return snapshot_data(self)
+
+    @classmethod
+    def from_snapshot(cls, compiled: CompiledProtocol, data: Any,
+                      history: list[dict[str, Any]] | None = None) -> Course:
+        """The course a :meth:`to_snapshot` mapping describes, on ``compiled``, without replay;
+        :class:`~iptflow.engine.snapshot.InvalidSnapshot` if ``data`` is not one. ``history``:
+        its accepted events up to the snapshot; without it ``history`` holds only the events
+        applied from now on, and a failed plugin call is undone from ``data`` and those."""
+        course = cls.__new__(cls)
+        restore(course, compiled, data)
+        course._base = None if history is not None else data
+        course.history = history if history is not None else []
+        return course
+
     def __repr__(self) -> str:
         return f"<Course {self.course_id!r} {self.protocol.id} state={self.state} seq={self.seq}>"
 
@@ -460,6 +480,11 @@ class Course:
         """Undo a partly applied event by rebuilding from the accepted history."""
         if self._rebuild is not None:
             fresh: Course | None = self._rebuild()
+        elif self._base is not None:  # restored from a snapshot: it and the events since
+            fresh = Course.from_snapshot(self._compiled, self._base)
+            fresh._notify = False
+            for raw in self.history:
+                fresh.apply(raw)
         else:
             fresh = Course.replay(
                 self.history, self._compiled.registry, notify=False, compiled=self._compiled

@@ -59,6 +59,7 @@ from iptflow.store.rows import (
     StoredEvent,
     VerifyReport,
 )
+from iptflow.store.snapshots import snapshot_values
 from iptflow.store.sources import Source, course_of, replayed_file
 
 __all__ = [
@@ -127,7 +128,7 @@ class Store(StoreReader):
         transaction; return its last hash."""
         resolved = course.protocol
         self.recorder.insert_protocol(resolved)
-        return self.recorder.insert_course(
+        hash_ = self.recorder.insert_course(
             course.course_id,
             resolved,
             course.facts.format,
@@ -137,6 +138,17 @@ class Store(StoreReader):
             idempotency_key=idempotency_key,
             recorded_at=self._now(),
         )
+        self._snapshot(course, hash_, whole=True)
+        return hash_
+
+    def _snapshot(self, course: Course, hash_: str, *, whole: bool = False) -> None:
+        """Write the course's snapshot in the open transaction when ``snapshot_every`` says
+        so (``whole``: the course was just stored with all its events)."""
+        every = self._snapshot_every
+        if every and (whole or course.seq % every == 0):
+            values = snapshot_values(course, hash_)
+            if values is not None:
+                self.recorder.put_snapshots([values])
 
     def open_course(
         self,
@@ -247,6 +259,7 @@ class Store(StoreReader):
                             row, body, event, derived_columns(course),
                             idempotency_key=idempotency_key, recorded_at=self._now(),
                         )
+                        self._snapshot(course, hash_)
                         live = (result.seq, hash_, course)
                     else:
                         live = (row["last_seq"], row["last_hash"], course)

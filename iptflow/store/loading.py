@@ -18,16 +18,18 @@ from pydantic import ValidationError
 from iptflow.engine.course import Course, Replayed
 from iptflow.engine.machine import CompiledProtocol
 from iptflow.engine.registry import Registry
-from iptflow.engine.results import Rejection, Result
+from iptflow.engine.results import Accepted, Rejection, Result
 from iptflow.errors import ProtocolError
 from iptflow.protocol.models import ResolvedProtocol
 from iptflow.store.errors import CorruptCourse, MissingProtocol
 from iptflow.store.hashing import decode_event
 from iptflow.store.recorder import Recorder
+from iptflow.store.snapshots import usable_snapshot
 
 __all__ = [
     "PinnedProtocols",
     "Replayed",
+    "continue_log",
     "decode_log",
     "derived_columns",
     "load_course",
@@ -87,8 +89,13 @@ def load_course(
     events: Sequence[Mapping[str, Any]],
     compiled: CompiledProtocol,
     migrated: Sequence[Mapping[str, Any]] = (),
+    snapshot: Mapping[str, Any] | None = None,
 ) -> Course:
     """Rebuild a course from its course row and event rows; check it against the course row.
+
+    ``snapshot``: the course's ``snapshots`` row, if any: when it is usable
+    (:func:`~iptflow.store.snapshots.usable_snapshot`) the course is restored from it and only
+    the events after it are applied; otherwise the whole log is replayed.
 
     ``migrated``: the course's ``protocol_migrated`` records (its chain may end with one made
     after the last event; :func:`~iptflow.store.verify.check_log` checks the chain). Raises
@@ -98,7 +105,12 @@ def load_course(
     course_id = row["id"]
     if not events:
         raise CorruptCourse(f"course {course_id}: its log is empty", course_id=course_id)
-    replayed = replay_log(decode_log(course_id, events), compiled.registry, compiled)
+    bodies = decode_log(course_id, events)
+    restored = usable_snapshot(snapshot, events, bodies, compiled)
+    if restored is None:
+        replayed = replay_log(bodies, compiled.registry, compiled)
+    else:
+        replayed = continue_log(restored, bodies)
     if not replayed.ok:
         assert isinstance(replayed.result, Rejection)
         raise CorruptCourse(
@@ -127,6 +139,21 @@ def load_course(
             seq=last["seq"],
         )
     return course
+
+
+def continue_log(course: Course, bodies: Sequence[Any]) -> Replayed:
+    """Apply the events of ``bodies`` (a whole log) after the restored snapshot ``course``
+    (observers off), as :func:`replay_log` would."""
+    notify, course._notify = course._notify, False
+    seq = course.seq
+    result: Result = Accepted(seq, str(bodies[seq - 1].get("type")), course.state, None)
+    for raw in bodies[seq:]:
+        seq += 1
+        result = course.apply(raw)
+        if not result.ok:
+            break
+    course._notify = notify
+    return Replayed(course, result, seq)
 
 
 def derived_columns(course: Course) -> dict[str, Any]:

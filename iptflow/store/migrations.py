@@ -20,6 +20,8 @@ Tables:
   events; triggers refuse ``UPDATE`` and ``DELETE``.
 * ``tokens``: the bearer tokens of ``iptflow serve`` (:mod:`iptflow.store.tokens`), each with
   its role and actor and the SHA-256 of its secret, never the secret.
+* ``snapshots``: one snapshot of each course's derived state with the seq and hash it was taken
+  at (:mod:`iptflow.store.snapshots`); a shortcut for loading, refused when it does not match.
 """
 
 from __future__ import annotations
@@ -187,10 +189,32 @@ def m005_tokens(db: Database) -> None:
     db["tokens"].create_index(["secret_sha256"], index_name="tokens_secret_sha256", unique=True)
 
 
+@migrations(name="m006_snapshots")
+def m006_snapshots(db: Database) -> None:
+    """One snapshot of each course's derived state (:mod:`iptflow.store.snapshots`): a
+    shortcut for loading, never the truth; replaced as the course grows."""
+    db["snapshots"].create(
+        {
+            "course_id": str,
+            "seq": int,  # the last event the snapshot includes
+            "hash": str,  # that event's hash
+            "format": int,  # iptflow.engine.snapshot.SNAPSHOT_FORMAT
+            "engine": str,  # the iptflow version that wrote it
+            "fingerprint": str,  # the resolved protocol the course ran on
+            "body": str,  # Course.to_snapshot() as JSON
+            "digest": str,  # sha256 over the course id and every column above
+        },
+        pk="course_id",
+        not_null=["seq", "hash", "format", "engine", "fingerprint", "body", "digest"],
+    )
+
+
 #: Migrations a store opened read-only may lack: each only adds a table whose absence reads as
 #: empty (no course was ever migrated), so an older store can still be verified and read
 #: without writing to it; opening it for writing applies them.
-READ_OPTIONAL: frozenset[str] = frozenset({"m004_course_migrations", "m005_tokens"})
+READ_OPTIONAL: frozenset[str] = frozenset(
+    {"m004_course_migrations", "m005_tokens", "m006_snapshots"}
+)
 
 #: The names of every migration this release knows, in order (a store recording another name
 #: was written by a newer release: ``NewerSchema``).

@@ -38,6 +38,7 @@ from iptflow.store.migrations import KNOWN_MIGRATIONS
 from iptflow.store.postgres_migrations import PgMigrationRecords
 from iptflow.store.postgres_schema import MIGRATIONS, MIGRATIONS_TABLE
 from iptflow.store.recorder import SYNCHRONOUS, RecordConflict, event_row, insert_protocol_row
+from iptflow.store.snapshots import PgSnapshotRecords
 from iptflow.store.urls import display_url
 
 try:  # the optional extra: the SQLite store works without it
@@ -112,7 +113,7 @@ def _require_driver(where: str) -> None:
         )
 
 
-class PgRecorder(PgMigrationRecords):
+class PgRecorder(PgMigrationRecords, PgSnapshotRecords):
     """One psycopg connection (autocommit; transactions opened by :meth:`write` and
     :meth:`read`) and every SQL statement of the PostgreSQL store."""
 

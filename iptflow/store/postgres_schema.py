@@ -16,6 +16,7 @@ Events are append-only in the database itself: a trigger raises on ``UPDATE``, `
 from __future__ import annotations
 
 from iptflow.store.postgres_migrations import M004_COURSE_MIGRATIONS
+from iptflow.store.snapshots import M006_SNAPSHOTS
 from iptflow.store.tokens import M005_TOKENS
 
 __all__ = ["MIGRATIONS", "MIGRATIONS_TABLE"]
@@ -108,4 +109,5 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("m003_simulation_runs", _M003),
     ("m004_course_migrations", M004_COURSE_MIGRATIONS),
     ("m005_tokens", M005_TOKENS),
+    ("m006_snapshots", M006_SNAPSHOTS),
 )

@@ -49,8 +49,10 @@ class StoreReader:
         registry: Registry | None,
         clock: Callable[[], str] | None,
         cache_size: int,
+        snapshot_every: int = 1,
     ) -> None:
         self.recorder = recorder
+        self._snapshot_every = snapshot_every
         self.protocols = PinnedProtocols(recorder, lambda: self.registry)
         self._registry = registry
         self._clock = clock
@@ -71,6 +73,7 @@ class StoreReader:
         timeout: float = 30.0,
         clock: Callable[[], str] | None = utc_now,
         cache_size: int = 256,
+        snapshot_every: int = 1,
     ) -> Self:
         """Open (and, with ``create``, create) a store; check its schema and apply pending
         migrations.
@@ -95,7 +98,13 @@ class StoreReader:
         :param clock: returns the ``recorded_at`` audit string of written events; ``None``
             stores no wall-clock time (deterministic files, e.g. for simulated data).
         :param cache_size: how many live courses to keep in memory to make ``apply`` fast.
+        :param snapshot_every: write a course's snapshot (docs/store.md#snapshots) after every
+            N-th event and whenever a course is stored whole; ``0`` writes none (existing
+            snapshots are still used while they match).
         """
+        if type(snapshot_every) is not int or snapshot_every < 0:
+            raise InvalidArgument(f"snapshot_every must be an integer >= 0, got {snapshot_every!r}",
+                                  argument="snapshot_every")
         location = os.fspath(path)
         recorder: Recorder | PgRecorder
         if is_postgres_url(location):
@@ -104,7 +113,7 @@ class StoreReader:
         else:
             recorder = Recorder.open(sqlite_path(location), synchronous=synchronous,
                                      create=create, timeout=timeout, readonly=readonly)
-        return cls(recorder, registry, clock, cache_size)
+        return cls(recorder, registry, clock, cache_size, snapshot_every)
 
     def close(self) -> None:
         """Close the connection (committed events are already durable)."""
@@ -155,14 +164,17 @@ class StoreReader:
 
     def _load(self, row: dict[str, Any], events: list[dict[str, Any]]) -> Course:
         """Replay a course's rows on the protocol it is pinned to (``loading.load_course``): the
-        one it was opened under, or the one its last protocol migration moved it to."""
+        one it was opened under, or the one its last protocol migration moved it to; from its
+        snapshot when it has a usable one."""
         with self.recorder.read():
             migrated = self.recorder.course_migrations(row["id"])
+            snapshot = self.recorder.snapshot(row["id"])
         compiled = self.protocols.compiled(row["fingerprint"], row["id"])
-        return load_course(row, events, compiled, migrated)
+        return load_course(row, events, compiled, migrated, snapshot)
 
     def get(self, course_id: str, *, verify: bool = False) -> Course:
-        """The course, rebuilt by replaying its log on the protocol it was opened under.
+        """The course, rebuilt by replaying its log on the protocol it was opened under (from
+        the course's snapshot and the events after it, when it has a usable one).
 
         The returned :class:`~iptflow.Course` is the caller's own: changing it (``apply``) does
         not change the store; use :meth:`apply` for that. Raises :class:`UnknownCourse`,

@@ -27,6 +27,7 @@ from iptflow.store.errors import DamagedStore, InvalidArgument, StoreReadOnly
 from iptflow.store.hashing import event_hash
 from iptflow.store.migrations import migrations
 from iptflow.store.recorder_migrations import MigrationRecords
+from iptflow.store.snapshots import SnapshotRecords
 
 __all__ = ["SYNCHRONOUS", "RecordConflict", "Recorder", "event_row", "insert_protocol_row", "utc_now"]
 
@@ -63,7 +64,7 @@ class RecordConflict(Exception):
     """A lost race on the (course_id, seq) primary key: another writer stored that seq first."""
 
 
-class Recorder(MigrationRecords):
+class Recorder(MigrationRecords, SnapshotRecords):
     """One SQLite connection (WAL, foreign keys, migrated) and every SQL statement of the store
     (those of migration records in :mod:`~iptflow.store.recorder_migrations`)."""
 

@@ -20,9 +20,10 @@ from typing import Any
 
 from iptflow.store.errors import DamagedStore, StoreError
 from iptflow.store.hashing import decode_event, event_hash, migration_hash
-from iptflow.store.loading import PinnedProtocols, derived_columns, replay_log
+from iptflow.store.loading import PinnedProtocols, continue_log, derived_columns, replay_log
 from iptflow.store.recorder import Recorder
 from iptflow.store.rows import Problem, VerifyReport
+from iptflow.store.snapshots import usable_snapshot
 
 __all__ = ["TABLES", "check_course", "check_log", "check_migration", "verify_store"]
 
@@ -90,7 +91,8 @@ def _verify(
             events = recorder.events(course_id)
             report.events += len(events)
             expected = None if adaptations is None else adaptations.get(course_id, [])
-            problem = check_course(protocols, row, events, expected, migrated.get(course_id, []))
+            problem = check_course(protocols, row, events, expected, migrated.get(course_id, []),
+                                   recorder.snapshot(course_id))
         except DamagedStore as exc:
             problem = Problem("damaged", exc.message, course_id)
         if problem is not None:
@@ -193,10 +195,12 @@ def check_course(
     events: list[dict[str, Any]],
     adaptations: list[str] | None = None,
     migrated: Sequence[Mapping[str, Any]] = (),
+    snapshot: Mapping[str, Any] | None = None,
 ) -> Problem | None:
     """The first problem of one course (its row, event rows, migration records and, unless
     None, its sorted ``course_adaptations`` rows), or None. The course must replay under the
-    protocol it is pinned to now."""
+    protocol it is pinned to now, from its first event; a usable ``snapshot`` (the course's
+    ``snapshots`` row) must give the same course as that replay."""
     course_id = row["id"]
     if not events:
         return Problem("log", "the course has no events", course_id)
@@ -242,4 +246,13 @@ def check_course(
             "or changed outside iptflow)",
             course_id,
         )
+    restored = usable_snapshot(snapshot, events, bodies, compiled)
+    if restored is not None:
+        seq = restored.seq
+        continued = continue_log(restored, bodies).course
+        if continued is None or continued.to_snapshot() != course.to_snapshot():
+            return Problem("snapshot", f"the snapshot taken after event {seq} disagrees with "
+                           "the replayed log (an installed plugin now derives the course "
+                           "differently, or the row was edited); loads use it until the next "
+                           "event replaces it", course_id, seq)
     return None
