@@ -10,8 +10,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from iptflow.engine.registry import Registry, default_registry
 from iptflow.service import courses, meta, worklist
@@ -21,7 +21,8 @@ from iptflow.service.problems import HANDLERS
 from iptflow.service.schema import finish_openapi
 from iptflow.store.urls import display_url
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_POOL_SIZE", "app_from_environment", "create_app", "openapi_document"]
+__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_POOL_SIZE", "app_from_environment", "create_app",
+           "openapi_document"]
 
 DEFAULT_MAX_BODY = 256 * 1024
 """Bytes a request body may hold (an event is a few hundred): more is 413."""

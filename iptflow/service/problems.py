@@ -127,10 +127,12 @@ async def handle_problem(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def handle_http(request: Request, exc: Exception) -> JSONResponse:
-    """Starlette's own errors (an unknown path: 404, a wrong method: 405) as problems."""
+    """Starlette's and FastAPI's own errors (a body that is not JSON: 400, an unknown path: 404,
+    a wrong method: 405) as problems."""
     assert isinstance(exc, StarletteHTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed"}
-    message = {404: f"no resource at {request.url.path}",
+    codes = {400: "invalid_json", 404: "not_found", 405: "method_not_allowed"}
+    message = {400: "the body is not valid JSON",
+               404: f"no resource at {request.url.path}",
                405: f"{request.method} is not allowed on {request.url.path}"}
     status = exc.status_code
     return problem_response(request, ProblemError(

@@ -82,10 +82,13 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def finish_openapi(spec: dict[str, Any]) -> dict[str, Any]:
     """Every 4xx/5xx response as ``application/problem+json`` (FastAPI's own 422 included), the
-    500 and 503 every operation may give, and no trace of FastAPI's validation error models."""
+    400 of every operation with a body, the 500 and 503 every operation may give, and no trace
+    of FastAPI's validation error models."""
     for item in spec.get("paths", {}).values():
         for operation in item.values():
             responses = operation.get("responses", {})
+            if "requestBody" in operation:  # a body that is not JSON at all
+                responses.setdefault("400", {"description": TITLES[400]})
             responses.setdefault("500", {"description": TITLES[500]})
             responses.setdefault("503", {"description": TITLES[503]})
             for status, response in responses.items():
