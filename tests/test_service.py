@@ -81,6 +81,8 @@ def test_every_rejection_is_a_problem_with_its_status_and_writes_nothing(service
         assert service.event("c-1", e).status_code == 201
     _problem(service.event("c-1", {**events[-1], "at": "2030-01-01T00:00:00Z"}), 409, "course_closed")
     _problem(service.open("c-1"), 409, "conflict")  # the id exists: no precondition to fail
+    not_opening = service.client.post("/courses", json=events[1], headers=service.auth())
+    assert "takes a course_opened event" in _problem(not_opening, 422, "invalid_event")["message"]
     assert service.stored("c-1") == len(events)
 
 

@@ -114,6 +114,10 @@ async def open_course(
     event returns the original answer and stores nothing twice."""
     event = await _event_body(request)
     caller = Caller(request)
+    if isinstance(event, dict) and event.get("type") != "course_opened":
+        raise ProblemError(422, "invalid_event", "POST /courses takes a course_opened event; "
+                           "record other events with POST /courses/{id}/events",
+                           event_type=event.get("type") if isinstance(event.get("type"), str) else None)
 
     def work(store: Store) -> JSONResponse:
         principal = caller.allow(store, "open_course")
