@@ -203,7 +203,7 @@ def test_appends_keep_the_snapshot_beside_the_last_event(store_url: str) -> None
         assert store.apply("c-app", events[10]).ok  # the snapshot stays at 9: 10 and 11 follow it
         assert _snapshot_row(store_url, "c-app")[0] == 9
         assert store.get("c-app").snapshot() == Course.replay(events[:11]).snapshot()
-    with Store.open(store_url) as store:  # every event (the default), read by a fresh store
+    with Store.open(store_url, snapshot_every=1) as store:  # every event, a fresh store
         assert store.apply("c-app", events[11]).ok
         assert _snapshot_row(store_url, "c-app")[0] == 12
         rest = events[12:]
@@ -280,6 +280,16 @@ def test_verify_reports_a_usable_snapshot_that_disagrees_with_the_log(store_url:
         assert store.get("c-lie").facts.diagnosis == "someone else's"  # get trusts a usable one
         report = store.verify()
         assert [(p.course_id, p.kind, p.seq) for p in report.problems] == [("c-lie", "snapshot", seq)]
+
+
+def test_the_default_is_a_snapshot_every_ten_events(store_url: str) -> None:
+    events = demo_events("c-ten")
+    with Store.open(store_url) as store:
+        assert store.open_course(events[0]).ok
+        for event in events[1:25]:
+            assert store.apply("c-ten", event).ok
+        assert _snapshot_row(store_url, "c-ten")[0] == 20
+        assert store.get("c-ten").snapshot() == Course.replay(events[:25]).snapshot()
 
 
 def test_a_store_without_snapshots_writes_none_and_still_loads(store_url: str) -> None:

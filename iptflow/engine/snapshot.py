@@ -197,12 +197,14 @@ def _measure(row: Any, instruments: Any) -> Measure:
     instrument, score, items, state, at, seq, item9 = row
     if instrument not in instruments:
         raise ValueError(f"unknown instrument {instrument!r}")
-    if type(score) not in (int, float):
+    if type(score) is not int and type(score) is not float:
         raise ValueError(f"score {score!r} is not a number")
-    if items is not None:
-        items = [_int(i) for i in items]
-    return Measure(instrument, score, items, _str(state), _time(at), _int(seq),
-                   _opt(item9, int))
+    if items is not None and (type(items) is not list or not all(type(i) is int for i in items)):
+        raise ValueError(f"items {items!r} are not a list of integers")
+    if type(state) is not str or type(seq) is not int or (item9 is not None and type(item9) is not int):
+        raise ValueError(f"measure {row!r} has a state, seq or item9 of the wrong type")
+    return Measure(instrument, score, list(items) if items is not None else None, state,
+                   _time(at), seq, item9)
 
 
 def _time(value: Any) -> datetime:

@@ -102,7 +102,7 @@ class Store(StoreReader):
             self._cache.move_to_end(course_id)
             return cached[2]
         self._cache.pop(course_id, None)
-        return self._load(row, self.recorder.events(course_id))
+        return self._load(row, self.recorder.log_rows(course_id))
 
     def _remember(self, course_id: str, seq: int, hash_: str, course: Course) -> None:
         if self._cache_size <= 0:

@@ -49,7 +49,7 @@ class StoreReader:
         registry: Registry | None,
         clock: Callable[[], str] | None,
         cache_size: int,
-        snapshot_every: int = 1,
+        snapshot_every: int = 10,
     ) -> None:
         self.recorder = recorder
         self._snapshot_every = snapshot_every
@@ -73,7 +73,7 @@ class StoreReader:
         timeout: float = 30.0,
         clock: Callable[[], str] | None = utc_now,
         cache_size: int = 256,
-        snapshot_every: int = 1,
+        snapshot_every: int = 10,
     ) -> Self:
         """Open (and, with ``create``, create) a store; check its schema and apply pending
         migrations.
@@ -181,16 +181,20 @@ class StoreReader:
         :class:`MissingProtocol` or :class:`CorruptCourse`; with ``verify``,
         :class:`HashMismatch` when a stored event no longer matches its hash.
         """
-        row, events = self._read_log(course_id, verify)
+        row, events = self._read_log(course_id, verify, load=True)
         return self._load(row, events)
 
-    def _read_log(self, course_id: str, verify: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """A course's row and event rows in one snapshot; with ``verify`` the hash chain of the
-        events is checked first (:func:`~iptflow.store.verify.check_log`)."""
+    def _read_log(
+        self, course_id: str, verify: bool, load: bool = False
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A course's row and event rows in one snapshot (``load``: only the columns loading
+        reads, unless ``verify``); with ``verify`` the hash chain of the events is checked
+        first (:func:`~iptflow.store.verify.check_log`)."""
         require_str("course_id", course_id)
         with self.recorder.read():
             row = self._existing_row(course_id)
-            events = self.recorder.events(course_id)
+            events = self.recorder.events(course_id) if verify or not load else (
+                self.recorder.log_rows(course_id))
             migrated = self.recorder.course_migrations(course_id) if verify else []
         if verify:
             problem = check_log(row, events, migrated)

@@ -30,7 +30,6 @@ from typing import Any
 from iptflow.engine.course import Course
 from iptflow.engine.machine import CompiledProtocol
 from iptflow.engine.snapshot import ENGINE_VERSION, SNAPSHOT_FORMAT, InvalidSnapshot
-from iptflow.store.hashing import decode_event
 
 __all__ = [
     "M006_SNAPSHOTS",
@@ -44,6 +43,7 @@ Row = dict[str, Any]
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _COLUMNS = "course_id, seq, hash, format, engine, fingerprint, body, digest"
+_LOG_COLUMNS = "course_id, seq, hash, body"
 
 #: Migration m006 on PostgreSQL (the SQLite store's ``m006_snapshots``).
 M006_SNAPSHOTS = (
@@ -104,7 +104,7 @@ def usable_snapshot(
     if snapshot["digest"] != expected:
         return None
     try:
-        data = decode_event(snapshot["body"])
+        data = json.loads(snapshot["body"])  # its digest matched: what this store wrote
         course = Course.from_snapshot(compiled, data, bodies[:seq])
     except (ValueError, InvalidSnapshot):
         return None
@@ -137,6 +137,13 @@ class SnapshotRecords:
         )
         return rows[0] if rows else None
 
+    def log_rows(self, course_id: str) -> list[Row]:
+        """A course's event rows in seq order with only what loading reads (``course_id``,
+        ``seq``, ``hash``, ``body``)."""
+        return self.rows(  # type: ignore[attr-defined, no-any-return]
+            f"SELECT {_LOG_COLUMNS} FROM events WHERE course_id = ? ORDER BY seq", (course_id,)
+        )
+
     def put_snapshots(self, values: Sequence[tuple[Any, ...]]) -> None:
         """Store (or replace) snapshots, each a :func:`snapshot_values` row (inside a write)."""
         if values:
@@ -166,6 +173,12 @@ class PgSnapshotRecords:
             f"SELECT {_COLUMNS} FROM snapshots WHERE course_id = %s", (course_id,)
         )
         return rows[0] if rows else None
+
+    def log_rows(self, course_id: str) -> list[Row]:
+        """A course's event rows in seq order with only what loading reads."""
+        return self.rows(  # type: ignore[attr-defined, no-any-return]
+            f"SELECT {_LOG_COLUMNS} FROM events WHERE course_id = %s ORDER BY seq", (course_id,)
+        )
 
     def put_snapshots(self, values: Sequence[tuple[Any, ...]]) -> None:
         """Store (or replace) snapshots, each a :func:`snapshot_values` row (inside a write)."""
