@@ -77,7 +77,9 @@ def test_an_interrupted_run_resumed_gives_the_uninterrupted_store(tmp_path, unin
     with pytest.raises(Interrupted):
         simulate_cohort(SPEC, db, workers=workers, chunk_size=4, progress=interrupt_after(8))
     partial = content(db)
-    assert 8 <= len(partial["courses"]) < 23 and partial["simulation_runs"] == []
+    assert partial["simulation_runs"] == []  # the run was not recorded: it did not finish
+    # one worker stops where it was interrupted; two may have stored chunks ahead of it
+    assert 8 <= len(partial["courses"]) < 23 if workers == 1 else 8 <= len(partial["courses"]) <= 23
     resumed = simulate_cohort(SPEC, db, workers=workers, chunk_size=4)
     assert resumed.created == 23 - len(partial["courses"])
     assert sum(resumed.final_states.values()) == 23
