@@ -61,6 +61,10 @@ def cases(tmp: Path) -> dict[str, list[str]]:
         "course plot": ["course", "plot", "demo-001", "--out", str(tmp / "demo.svg")],
         "demo": ["demo"],
         "export fhir": ["export", "fhir", "demo-001", "--out", str(tmp / "bundle.json")],
+        "export courses": ["export", "courses", "--format", "csv", "--out", str(tmp / "courses.csv")],
+        "export events": ["export", "events", "--format", "jsonl", "--out", str(tmp / "events.jsonl")],
+        "export measures": ["export", "measures", "--format", "parquet", "--out", str(tmp / "measures.parquet")],
+        "export deviations": ["export", "deviations", "--format", "csv", "--out", str(tmp / "deviations.csv")],
         "generate": ["generate", "ipt-depression", "--random", "2", "--out", str(tmp / "gen")],
         "migrate": ["migrate", "--to", "ipt-depression@2.0.0"],
         "migrate": ["migrate", "--to", "ipt-depression@2.0.0", "--course", "demo-001"],
@@ -137,7 +141,7 @@ def test_every_json_output_parses(name: str, store: Path, tmp_path: Path) -> Non
         assert [o["id"] for o in objects] == ["demo-001", "j-1"]
     if name == "course log":
         assert [o["seq"] for o in objects] == list(range(1, len(objects) + 1))
-    if name in ("course export", "export fhir", "course plot"):
+    if name in ("course export", "export fhir", "course plot") or name.startswith("export "):
         assert Path(str(objects[0]["file"])).is_file()
 
 

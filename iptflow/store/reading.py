@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Self
 
@@ -256,6 +256,29 @@ class StoreReader:
 
     def count(self) -> int:
         return self.recorder.count()
+
+    def iter_rows(self, *, page: int = 5000) -> Iterator[CourseRow]:
+        """Every course row, by id, read ``page`` rows at a time (memory does not grow with
+        the store; each page is its own read)."""
+        after = ""
+        while rows := self.recorder.course_page(after, page):
+            yield from (CourseRow.from_row(r) for r in rows)
+            after = rows[-1]["id"]
+
+    def iter_events(self, event_type: str | None = None, *, page: int = 5000) -> Iterator[StoredEvent]:
+        """Every stored event (only those of ``event_type`` when given), by course id and seq,
+        read ``page`` rows at a time."""
+        after: tuple[str, int] = ("", 0)
+        while rows := self.recorder.event_page(after, page, event_type):
+            for r in rows:
+                try:
+                    yield StoredEvent.from_row(r)
+                except ValueError as exc:
+                    raise CorruptCourse(
+                        f"course {r['course_id']}: event {r['seq']} is not valid JSON: {exc}",
+                        course_id=r["course_id"], seq=r["seq"],
+                    ) from None
+            after = (rows[-1]["course_id"], rows[-1]["seq"])
 
     # -- course files ----------------------------------------------------------------------------
     def export_course_file(self, course_id: str, *, verify: bool = False) -> str:

@@ -241,6 +241,22 @@ class Recorder(MigrationRecords, SnapshotRecords):
             )
 
     @_mapped
+    def course_page(self, after: str, limit: int) -> list[Row]:
+        """At most ``limit`` course rows with ``id`` > ``after``, by id (streamed reads)."""
+        return self.rows("SELECT * FROM courses WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
+
+    @_mapped
+    def event_page(self, after: tuple[str, int], limit: int, event_type: str | None = None) -> list[Row]:
+        """At most ``limit`` event rows after ``(course_id, seq)``, in that order, only of
+        ``event_type`` when given (streamed reads)."""
+        typed = "" if event_type is None else " AND type = ?"
+        params = (*after, *(() if event_type is None else (event_type,)), limit)
+        return self.rows(
+            f"SELECT * FROM events WHERE (course_id, seq) > (?, ?){typed} ORDER BY course_id, seq LIMIT ?",
+            params,
+        )
+
+    @_mapped
     def course_ids(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT id FROM courses ORDER BY id")]
 
