@@ -19,7 +19,7 @@ from iptflow.engine.course import Course
 from iptflow.engine.jsonio import strict_loads
 from iptflow.engine.results import Result
 from iptflow.errors import IptflowError
-from iptflow.store.api import Store
+from iptflow.store.api import ImportResult, Store
 from iptflow.store.errors import CourseExists, ImportRefused, StoreError
 
 __all__ = ["DEFAULT_DB", "course", "db_option", "describe", "open_store", "read_event"]
@@ -294,26 +294,56 @@ def export(
     is_flag=True,
     help="Store the accepted events of a file even if some were rejected unexpectedly.",
 )
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Files stored per transaction: a batch is imported whole or not at all.")
 @db_option
 @json_option
 @progress_option
 def import_(
-    files: tuple[str, ...], synthetic: bool, skip_rejected: bool, db_path: str, as_json: bool,
-    progress_choice: bool | None,
+    files: tuple[str, ...], synthetic: bool, skip_rejected: bool, batch: int, db_path: str,
+    as_json: bool, progress_choice: bool | None,
 ) -> None:
-    """Import course files into the store, each in its own transaction.
+    """Import course files into the store, each in its own transaction (--batch N: N files
+    per transaction, all of them or none).
 
     A file is refused (nothing stored) if it replays with an unexpected rejection or a failed
-    expectation, unless --skip-rejected. With --json, one object per imported file (JSON
-    Lines). Exit status: 0 all imported, 1 some refused, 2 a file unusable.
+    expectation, unless --skip-rejected; with --batch, so is the rest of its batch, and the
+    refused file is named. With --json, one object per imported file (JSON Lines). Exit
+    status: 0 all imported, 1 some refused, 2 a file unusable.
     """
     status = 0
     show = show_progress(progress_choice, stdout_too=True) and len(files) > 1
     with open_store(db_path, create=True) as store, progress(len(files), "importing", show) as bar:
-        for path in files:
-            status = max(status, _import_one(store, path, synthetic, skip_rejected, as_json))
-            bar.update(1)
+        if batch == 1:
+            for path in files:
+                status = max(status, _import_one(store, path, synthetic, skip_rejected, as_json))
+                bar.update(1)
+        for start in range(0, len(files) if batch > 1 else 0, batch):
+            chunk = files[start:start + batch]
+            status = max(status, _import_batch(store, chunk, synthetic, skip_rejected, as_json))
+            bar.update(len(chunk))
     raise SystemExit(status)
+
+
+def _import_batch(store: Store, paths: tuple[str, ...], synthetic: bool, skip_rejected: bool,
+                  as_json: bool) -> int:
+    """Import files in one transaction and print what happened; the exit status as
+    :func:`_import_one`. A refused file is named with the batch it held back."""
+    try:
+        results = store.import_course_files(paths, synthetic=synthetic, skip_rejected=skip_rejected)
+    except (ImportRefused, CourseExists) as exc:  # a file is fine, its course is refused
+        status, message = 1, exc.message
+    except StoreError:
+        raise  # the store itself cannot be used: exit 2 (cli/__init__.py)
+    except IptflowError as exc:  # a file cannot be used
+        status, message = 2, exc.message
+    else:
+        for result in results:
+            _print_import(result, as_json)
+        return 0
+    error(f"{message}; nothing of its batch of {len(paths)} files was imported "
+          f"({paths[0]} .. {paths[-1]})")
+    return status
 
 
 def _import_one(store: Store, path: str, synthetic: bool, skip_rejected: bool, as_json: bool) -> int:
@@ -328,10 +358,14 @@ def _import_one(store: Store, path: str, synthetic: bool, skip_rejected: bool, a
     except IptflowError as exc:  # the file cannot be used (CourseFileError, an unknown protocol)
         error(exc.message)
         return 2
+    _print_import(result, as_json)
+    return 0
+
+
+def _print_import(result: ImportResult, as_json: bool) -> None:
     if as_json:
         emit_json(result.to_dict())
     else:
         skipped = f", {len(result.skipped)} rejected events skipped" if result.skipped else ""
-        echo(f"imported {result.course_id} from {path}: {result.events} events, "
+        echo(f"imported {result.course_id} from {result.file}: {result.events} events, "
              f"state {result.state}{skipped}")
-    return 0

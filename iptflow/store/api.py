@@ -336,6 +336,48 @@ class Store(StoreReader):
             state=course.state,
         )
 
+    def import_course_files(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        synthetic: bool = False,
+        skip_rejected: bool = False,
+    ) -> list[ImportResult]:
+        """Replay course files and store their courses in one transaction: all of them or none.
+
+        Each file is checked as :meth:`import_course_file` checks it, before anything is
+        written; the first that is refused raises (:class:`ImportRefused`,
+        :class:`~iptflow.errors.CourseFileError`, or :class:`CourseExists` for an id already
+        stored or given twice), its message naming the file, and nothing of the batch is stored.
+        """
+        prepared = []
+        for path in paths:
+            name = os.fspath(path)
+            result = replayed_file(name, self.registry, skip_rejected=skip_rejected)
+            assert result.course is not None
+            try:
+                prepared.append((name, result, encoded(result.course.history)))
+            except ValueError as exc:
+                raise CourseFileError(f"not storable: {exc}", file=name) from None
+        seen: set[str] = set()
+        name, cid = "", ""
+        try:
+            with self.recorder.write():
+                for file_name, result, bodies in prepared:
+                    assert result.course is not None
+                    name, cid = file_name, result.course.course_id
+                    if cid in seen or self.recorder.course_row(cid) is not None:
+                        raise RecordConflict(cid)
+                    seen.add(cid)
+                    self._insert_course(result.course, bodies, synthetic)
+        except RecordConflict:  # stored before, given twice, or by another writer meanwhile
+            raise CourseExists(f"{name}: course {cid} is already in {self.path}", course_id=cid) from None
+        return [
+            ImportResult(file=name, course_id=result.course.course_id, events=len(result.course.history),
+                         skipped=list(result.rejected), state=result.course.state)
+            for name, result, _ in prepared if result.course is not None
+        ]
+
     def import_many(
         self,
         sources: Iterable[Source],
