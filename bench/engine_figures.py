@@ -52,7 +52,7 @@ def replay(rounds: int, n_courses: int) -> dict[str, Any]:
         lambda seconds: events / seconds,
         unit="events/s",
         baseline_name="pydantic (same models) + dict FSM",
-        target=2.0,
+        target=3.0,
         note=f"workload from {source}; {accepted} of {events} events accepted by the engine",
         higher_is_better=True,
     ) | {"workload": workload.describe(courses)}

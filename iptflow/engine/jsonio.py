@@ -101,6 +101,8 @@ def value_problem(value: Any) -> str | None:
     an integer outside +/-:data:`MAX_INTEGER`, or a string (a key too) holding a lone surrogate.
     Iterative; a cycle counts as nested too deeply.
     """
+    if type(value) is dict and _plainly_within_limits(value):
+        return None
     stack: list[tuple[Any, int, tuple[Any, ...]]] = [(value, 1, ())]
     while stack:
         item, depth, path = stack.pop()
@@ -124,6 +126,39 @@ def value_problem(value: Any) -> str | None:
             else:
                 stack.extend((child, depth + 1, (*path, i)) for i, child in enumerate(item))
     return None
+
+
+_SCALARS = (float, bool, type(None))
+
+
+def _plainly_within_limits(event: dict[Any, Any]) -> bool:
+    """The common case, decided without walking paths: an object of ASCII keys whose values are
+    ASCII strings, integers within the limits, other scalars, or lists of those. ``False``
+    means "look closely" (:func:`value_problem` walks it), never "too large"."""
+    for key, v in event.items():
+        if type(key) is not str or not key.isascii():
+            return False
+        kind = type(v)
+        if kind is str:
+            if not v.isascii():
+                return False
+        elif kind is int:
+            if not -MAX_INTEGER <= v <= MAX_INTEGER:
+                return False
+        elif kind is list:
+            for x in v:
+                t = type(x)
+                if t is str:
+                    if not x.isascii():
+                        return False
+                elif t is int:
+                    if not -MAX_INTEGER <= x <= MAX_INTEGER:
+                        return False
+                elif t not in _SCALARS:
+                    return False
+        elif kind not in _SCALARS:
+            return False
+    return True
 
 
 def _lone_surrogate(text: str) -> str | None:
