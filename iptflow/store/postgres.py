@@ -35,6 +35,7 @@ from iptflow.store.errors import (
     StoreReadOnly,
 )
 from iptflow.store.migrations import KNOWN_MIGRATIONS
+from iptflow.store.pages import PgPageReads
 from iptflow.store.postgres_migrations import PgMigrationRecords
 from iptflow.store.postgres_schema import MIGRATIONS, MIGRATIONS_TABLE
 from iptflow.store.recorder import SYNCHRONOUS, RecordConflict, event_row, insert_protocol_row
@@ -113,7 +114,7 @@ def _require_driver(where: str) -> None:
         )
 
 
-class PgRecorder(PgMigrationRecords, PgSnapshotRecords):
+class PgRecorder(PgMigrationRecords, PgSnapshotRecords, PgPageReads):
     """One psycopg connection (autocommit; transactions opened by :meth:`write` and
     :meth:`read`) and every SQL statement of the PostgreSQL store."""
 
@@ -335,21 +336,6 @@ class PgRecorder(PgMigrationRecords, PgSnapshotRecords):
                 f"course_adaptations lists {indexed} (iptflow verify names them)",
                 path=self.path, adaptation=adaptation,
             )
-
-    def course_page(self, after: str, limit: int) -> list[Row]:
-        """At most ``limit`` course rows with ``id`` > ``after``, by id (streamed reads)."""
-        return self.rows("SELECT * FROM courses WHERE id > %s ORDER BY id LIMIT %s", (after, limit))
-
-    def event_page(self, after: tuple[str, int], limit: int, event_type: str | None = None) -> list[Row]:
-        """At most ``limit`` event rows after ``(course_id, seq)``, in that order, only of
-        ``event_type`` when given (streamed reads)."""
-        typed = "" if event_type is None else " AND type = %s"
-        params = (*after, *(() if event_type is None else (event_type,)), limit)
-        return self.rows(
-            f"SELECT * FROM events WHERE (course_id, seq) > (%s, %s){typed} "
-            "ORDER BY course_id, seq LIMIT %s",
-            params,
-        )
 
     def course_ids(self) -> list[str]:
         return [r["id"] for r in self.rows("SELECT id FROM courses ORDER BY id")]

@@ -26,6 +26,7 @@ from iptflow.store.connection import check_schema, connect, store_error
 from iptflow.store.errors import DamagedStore, InvalidArgument, StoreReadOnly
 from iptflow.store.hashing import event_hash
 from iptflow.store.migrations import migrations
+from iptflow.store.pages import PageReads
 from iptflow.store.recorder_migrations import MigrationRecords
 from iptflow.store.snapshots import SnapshotRecords
 
@@ -64,7 +65,7 @@ class RecordConflict(Exception):
     """A lost race on the (course_id, seq) primary key: another writer stored that seq first."""
 
 
-class Recorder(MigrationRecords, SnapshotRecords):
+class Recorder(MigrationRecords, SnapshotRecords, PageReads):
     """One SQLite connection (WAL, foreign keys, migrated) and every SQL statement of the store
     (those of migration records in :mod:`~iptflow.store.recorder_migrations`)."""
 
@@ -239,22 +240,6 @@ class Recorder(MigrationRecords, SnapshotRecords):
                 f"course_adaptations lists {indexed} (iptflow verify names them)",
                 path=self.path, adaptation=adaptation,
             )
-
-    @_mapped
-    def course_page(self, after: str, limit: int) -> list[Row]:
-        """At most ``limit`` course rows with ``id`` > ``after``, by id (streamed reads)."""
-        return self.rows("SELECT * FROM courses WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
-
-    @_mapped
-    def event_page(self, after: tuple[str, int], limit: int, event_type: str | None = None) -> list[Row]:
-        """At most ``limit`` event rows after ``(course_id, seq)``, in that order, only of
-        ``event_type`` when given (streamed reads)."""
-        typed = "" if event_type is None else " AND type = ?"
-        params = (*after, *(() if event_type is None else (event_type,)), limit)
-        return self.rows(
-            f"SELECT * FROM events WHERE (course_id, seq) > (?, ?){typed} ORDER BY course_id, seq LIMIT ?",
-            params,
-        )
 
     @_mapped
     def course_ids(self) -> list[str]:
