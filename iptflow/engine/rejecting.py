@@ -42,8 +42,17 @@ def plugin_error(
 def failures(
     requires: tuple[BoundRequirement, ...], course: Course, event: Any
 ) -> list[tuple[str, str]]:
-    """``(name, message)`` of every requirement that does not hold, in protocol order."""
-    return [(r.name, m) for r in requires if (m := r.failure(course, event))]
+    """``(name, message)`` of every requirement that does not hold, in protocol order (what
+    :meth:`BoundRequirement.failure` gives, without a method call per requirement)."""
+    out: list[tuple[str, str]] = []
+    for r in requires:
+        try:
+            failed = r.fn(course, event, **r.params)
+        except Exception as exc:  # a plugin's guard failed: name it, change nothing
+            raise r.error(exc) from exc
+        if failed:
+            out.append((r.name, r.message or failed))
+    return out
 
 
 def limit_rejection(etype: str | None, problem: str) -> Rejection:
