@@ -40,6 +40,7 @@ from iptflow.store.postgres_migrations import PgMigrationRecords
 from iptflow.store.postgres_schema import MIGRATIONS, MIGRATIONS_TABLE
 from iptflow.store.recorder import SYNCHRONOUS, RecordConflict, event_row, insert_protocol_row
 from iptflow.store.snapshots import PgSnapshotRecords
+from iptflow.store.sql import course_filter, statement
 from iptflow.store.urls import display_url
 
 try:  # the optional extra: the SQLite store works without it
@@ -300,27 +301,12 @@ class PgRecorder(PgMigrationRecords, PgSnapshotRecords, PgPageReads):
         synthetic: bool | None = None,
     ) -> list[Row]:
         """As :meth:`Recorder.course_rows <iptflow.store.recorder.Recorder.course_rows>`."""
-        where: list[str] = []
-        params: list[Any] = []
-        if state is not None:
-            where.append("state = %s")
-            params.append(state)
-        if protocol is not None:
-            protocol_id, at, version = protocol.partition("@")
-            where.append("protocol_id = %s")
-            params.append(protocol_id)
-            if at:
-                where.append("protocol_version = %s")
-                params.append(version)
         if adaptation is not None:
             self._check_adaptation_rows(adaptation)
-            where.append("id IN (SELECT course_id FROM course_adaptations WHERE adaptation = %s)")
-            params.append(adaptation)
-        if synthetic is not None:
-            where.append("synthetic = %s")
-            params.append(1 if synthetic else 0)
-        sql = "SELECT * FROM courses" + (" WHERE " + " AND ".join(where) if where else "")
-        return self.rows(sql + " ORDER BY id", params)
+        sql, params = course_filter(
+            state=state, protocol=protocol, adaptation=adaptation, synthetic=synthetic
+        )
+        return self.rows(statement(self, sql), params)
 
     def _check_adaptation_rows(self, adaptation: str) -> None:
         with self.mapped():

@@ -29,6 +29,7 @@ from iptflow.store.migrations import migrations
 from iptflow.store.pages import PageReads
 from iptflow.store.recorder_migrations import MigrationRecords
 from iptflow.store.snapshots import SnapshotRecords
+from iptflow.store.sql import course_filter, statement
 
 __all__ = ["SYNCHRONOUS", "RecordConflict", "Recorder", "event_row", "insert_protocol_row", "utc_now"]
 
@@ -200,28 +201,12 @@ class Recorder(MigrationRecords, SnapshotRecords, PageReads):
     ) -> list[Row]:
         """Course rows by id, filtered by state, protocol (``id``: every version, or
         ``id@version``), adaptation and synthetic flag."""
-        where, params = [], []
-        if state is not None:
-            where.append("state = ?")
-            params.append(state)
-        if protocol is not None:
-            protocol_id, at, version = protocol.partition("@")
-            where.append("protocol_id = ?")
-            params.append(protocol_id)
-            if at:
-                where.append("protocol_version = ?")
-                params.append(version)
         if adaptation is not None:
             self._check_adaptation_rows(adaptation)
-            where.append("id IN (SELECT course_id FROM course_adaptations WHERE adaptation = ?)")
-            params.append(adaptation)
-        if synthetic is not None:
-            where.append("synthetic = ?")
-            params.append(1 if synthetic else 0)
-        sql = "SELECT * FROM courses"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return self.rows(sql + " ORDER BY id", params)
+        sql, params = course_filter(
+            state=state, protocol=protocol, adaptation=adaptation, synthetic=synthetic
+        )
+        return self.rows(statement(self, sql), params)
 
     def _check_adaptation_rows(self, adaptation: str) -> None:
         """``course_adaptations`` must list exactly the courses whose ``adaptations`` column
