@@ -38,7 +38,13 @@ from iptflow.store.migrations import KNOWN_MIGRATIONS
 from iptflow.store.pages import PgPageReads
 from iptflow.store.postgres_migrations import PgMigrationRecords
 from iptflow.store.postgres_schema import MIGRATIONS, MIGRATIONS_TABLE
-from iptflow.store.recorder import SYNCHRONOUS, RecordConflict, event_row, insert_protocol_row
+from iptflow.store.recorder import (
+    SYNCHRONOUS,
+    RecordConflict,
+    committed,
+    event_row,
+    insert_protocol_row,
+)
 from iptflow.store.snapshots import PgSnapshotRecords
 from iptflow.store.sql import course_filter, statement
 from iptflow.store.urls import display_url
@@ -232,22 +238,10 @@ class PgRecorder(PgMigrationRecords, PgSnapshotRecords, PgPageReads):
         (``FOR UPDATE``) until it ends. Errors roll back and are raised typed."""
         if self.readonly:
             raise StoreReadOnly(f"{self.path} was opened read-only; nothing was stored", path=self.path)
-        with self.mapped():
-            self.conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         self._writing = True
         try:
-            try:
-                with self.mapped():
-                    yield
-            except BaseException:
-                self._rollback()
-                raise
-            try:
-                with self.mapped():
-                    self.conn.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+            with committed(self, "BEGIN ISOLATION LEVEL READ COMMITTED"):
+                yield
             self._stored |= self._written
         finally:
             self._writing = False

@@ -66,6 +66,24 @@ class RecordConflict(Exception):
     """A lost race on the (course_id, seq) primary key: another writer stored that seq first."""
 
 
+@contextmanager
+def committed(recorder: Any, begin: str) -> Iterator[None]:
+    """Run the block between ``begin`` and ``COMMIT`` on ``recorder``'s connection, each
+    statement and the block under ``recorder.mapped()`` (typed errors); a failure of the block
+    or of the commit rolls back (``recorder._rollback()``) and is raised. Both backends' write
+    transactions are this."""
+    with recorder.mapped():
+        recorder.conn.execute(begin)
+    try:
+        with recorder.mapped():
+            yield
+        with recorder.mapped():
+            recorder.conn.execute("COMMIT")
+    except BaseException:
+        recorder._rollback()
+        raise
+
+
 class Recorder(MigrationRecords, SnapshotRecords, PageReads):
     """One SQLite connection (WAL, foreign keys, migrated) and every SQL statement of the store
     (those of migration records in :mod:`~iptflow.store.recorder_migrations`)."""
@@ -139,20 +157,8 @@ class Recorder(MigrationRecords, SnapshotRecords, PageReads):
         """
         if self.readonly:
             raise StoreReadOnly(f"{self.path} was opened read-only; nothing was stored", path=self.path)
-        with self.mapped():
-            self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            with self.mapped():
-                yield
-        except BaseException:
-            self._rollback()
-            raise
-        try:
-            with self.mapped():
-                self.conn.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
+        with committed(self, "BEGIN IMMEDIATE"):
+            yield
 
     def _rollback(self) -> None:
         """Roll back the open transaction, if any (SQLite may already have rolled it back, e.g.
