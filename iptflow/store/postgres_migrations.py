@@ -14,7 +14,7 @@ from typing import Any
 
 from iptflow.protocol.models import ResolvedProtocol
 from iptflow.store.hashing import encode_event, migration_hash
-from iptflow.store.recorder_migrations import StaleCourse
+from iptflow.store.recorder_migrations import MigrationRecords, StaleCourse
 
 __all__ = ["M004_COURSE_MIGRATIONS", "PgMigrationRecords"]
 
@@ -58,9 +58,11 @@ _INSERT = (
 )
 
 
-class PgMigrationRecords:
+class PgMigrationRecords(MigrationRecords):
     """Reads and writes of ``course_migrations`` on PostgreSQL; a schema without the table
-    (opened read-only before m004 was applied) reads as having no migration record."""
+    (opened read-only before m004 was applied) reads as having no migration record. The reads
+    are :class:`~iptflow.store.recorder_migrations.MigrationRecords`'; what differs is how the
+    table is looked up and the write."""
 
     conn: Any
     _has_migrations_table: bool = False
@@ -69,23 +71,6 @@ class PgMigrationRecords:
         if not self._has_migrations_table:
             self._has_migrations_table = "course_migrations" in self.tables()  # type: ignore[attr-defined]
         return self._has_migrations_table
-
-    def course_migrations(self, course_id: str) -> list[Row]:
-        """A course's migration records, in order (``n`` = 1, 2, ...)."""
-        if not self._migrations_table():
-            return []
-        return self.rows(  # type: ignore[attr-defined, no-any-return]
-            "SELECT * FROM course_migrations WHERE course_id = %s ORDER BY n", (course_id,)
-        )
-
-    def all_course_migrations(self) -> dict[str, list[Row]]:
-        """Every course's migration records, by course id, each list in order."""
-        out: dict[str, list[Row]] = {}
-        if not self._migrations_table():
-            return out
-        for row in self.rows("SELECT * FROM course_migrations ORDER BY course_id, n"):  # type: ignore[attr-defined]
-            out.setdefault(row["course_id"], []).append(row)
-        return out
 
     def insert_migration(
         self,

@@ -16,6 +16,7 @@ from typing import Any
 
 from iptflow.protocol.models import ResolvedProtocol
 from iptflow.store.hashing import encode_event, migration_hash
+from iptflow.store.sql import statement
 
 __all__ = ["MigrationRecords", "StaleCourse"]
 
@@ -52,7 +53,8 @@ class MigrationRecords:
         if not self._migrations_table():
             return []
         return self.rows(  # type: ignore[attr-defined, no-any-return]
-            "SELECT * FROM course_migrations WHERE course_id = ? ORDER BY n", (course_id,)
+            statement(self, "SELECT * FROM course_migrations WHERE course_id = ? ORDER BY n"),
+            (course_id,),
         )
 
     def all_course_migrations(self) -> dict[str, list[Row]]:
