@@ -143,16 +143,23 @@ def check_problem_area(course: Course, event: ProblemAreaSelected) -> str | None
 # --- effects of accepted events ----------------------------------------------------------
 
 
-def record_measure(course: Course, event: MeasureRecorded) -> None:
-    facts = course.facts
-    measure = Measure(
+def measure_of(course: Course, event: MeasureRecorded, **extra: Any) -> Measure:
+    """The measure an accepted ``measure_recorded`` event records (``extra``: a later
+    version's fields, e.g. ``item9``)."""
+    return Measure(
         instrument=event.instrument,
         score=event.score,
         items=list(event.items) if event.items is not None else None,
         state=course.state,
         at=event.at,
         seq=course.seq,
+        **extra,
     )
+
+
+def record_measure(course: Course, event: MeasureRecorded) -> None:
+    facts = course.facts
+    measure = measure_of(course, event)
     facts.measures.append(measure)
     protocol = course.protocol
     if (

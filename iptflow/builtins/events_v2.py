@@ -19,11 +19,11 @@ from iptflow.builtins.events import (
     RiskAssessed,
     check_measure,
     check_problem_area,
+    measure_of,
     record_ending,
     record_risk_assessment,
 )
 from iptflow.engine.events import Event, EventType
-from iptflow.engine.facts import Measure
 
 if TYPE_CHECKING:
     from iptflow.engine.course import Course
@@ -89,15 +89,7 @@ def choose_baseline(course: Course) -> None:
 def record_measure_2(course: Course, event: MeasureRecorded2) -> None:
     facts = course.facts
     protocol = course.protocol
-    measure = Measure(
-        instrument=event.instrument,
-        score=event.score,
-        items=list(event.items) if event.items is not None else None,
-        state=course.state,
-        at=event.at,
-        seq=course.seq,
-        item9=event.item9,
-    )
+    measure = measure_of(course, event, item9=event.item9)
     facts.measures.append(measure)
     if course.state == protocol.initial_state:
         if protocol.outcome_order:
