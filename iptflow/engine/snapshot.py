@@ -199,16 +199,22 @@ def _measure(row: Any, instruments: Any) -> Measure:
         raise ValueError(f"unknown instrument {instrument!r}")
     if type(score) is not int and type(score) is not float:
         raise ValueError(f"score {score!r} is not a number")
-    if items is not None and (type(items) is not list or not all(type(i) is int for i in items)):
-        raise ValueError(f"items {items!r} are not a list of integers")
+    if items is not None:
+        if type(items) is not list or not _INT.issuperset(map(type, items)):
+            raise ValueError(f"items {items!r} are not a list of integers")
+        items = items.copy()
     if type(state) is not str or type(seq) is not int or (item9 is not None and type(item9) is not int):
         raise ValueError(f"measure {row!r} has a state, seq or item9 of the wrong type")
-    return Measure(instrument, score, list(items) if items is not None else None, state,
-                   _time(at), seq, item9)
+    return Measure(instrument, score, items, state, _time(at), seq, item9)
+
+
+_INT = frozenset({int})  # the type of every item of a measure (not bool)
 
 
 def _time(value: Any) -> datetime:
-    at = datetime.fromisoformat(_str(value))
+    if type(value) is not str:
+        raise ValueError(f"expected a string, got {value!r}")
+    at = datetime.fromisoformat(value)
     if at.tzinfo is None:
         raise ValueError(f"{value!r} has no time zone")
     return at

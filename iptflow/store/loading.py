@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from iptflow.engine.course import Course, Replayed
+from iptflow.engine.history import LazyHistory
 from iptflow.engine.machine import CompiledProtocol
 from iptflow.engine.registry import Registry
 from iptflow.engine.results import Accepted, Rejection, Result
@@ -24,7 +25,7 @@ from iptflow.protocol.models import ResolvedProtocol
 from iptflow.store.errors import CorruptCourse, MissingProtocol
 from iptflow.store.hashing import decode_event
 from iptflow.store.recorder import Recorder
-from iptflow.store.snapshots import usable_snapshot
+from iptflow.store.snapshots import LogRow, restored_course, snapshot_seq
 
 __all__ = [
     "PinnedProtocols",
@@ -33,6 +34,7 @@ __all__ = [
     "decode_log",
     "derived_columns",
     "load_course",
+    "load_log",
     "replay_log",
     "stored_result",
 ]
@@ -71,17 +73,7 @@ def stored_result(course_id: str, bodies: Sequence[Any], compiled: CompiledProto
 
 def decode_log(course_id: str, events: Sequence[Mapping[str, Any]]) -> list[Any]:
     """The bodies of stored event rows; :class:`CorruptCourse` names the first that is not JSON."""
-    bodies = []
-    for ev in events:
-        try:
-            bodies.append(decode_event(ev["body"]))
-        except ValueError as exc:
-            raise CorruptCourse(
-                f"course {course_id}: event {ev['seq']} is not valid JSON: {exc}",
-                course_id=course_id,
-                seq=ev["seq"],
-            ) from None
-    return bodies
+    return [_decode(course_id, (ev["seq"], "", ev["body"])) for ev in events]
 
 
 def load_course(
@@ -91,11 +83,31 @@ def load_course(
     migrated: Sequence[Mapping[str, Any]] = (),
     snapshot: Mapping[str, Any] | None = None,
 ) -> Course:
-    """Rebuild a course from its course row and event rows; check it against the course row.
+    """:func:`load_log` for event rows given as mappings (``seq``, ``hash``, ``body``); every
+    body is decoded first (the course's ``history`` is a plain list)."""
+    log = [(ev["seq"], ev["hash"], ev["body"]) for ev in events]
+    return load_log(row, log, compiled, migrated, snapshot, decode_log(row["id"], events))
+
+
+def load_log(
+    row: Mapping[str, Any],
+    log: Sequence[LogRow],
+    compiled: CompiledProtocol,
+    migrated: Sequence[Mapping[str, Any]] = (),
+    snapshot: Mapping[str, Any] | None = None,
+    bodies: list[Any] | None = None,
+) -> Course:
+    """Rebuild a course from its course row and ``(seq, hash, body)`` event rows; check it
+    against the course row.
 
     ``snapshot``: the course's ``snapshots`` row, if any: when it is usable
-    (:func:`~iptflow.store.snapshots.usable_snapshot`) the course is restored from it and only
-    the events after it are applied; otherwise the whole log is replayed.
+    (:mod:`iptflow.store.snapshots`) the course is restored from it and only the events after
+    it are decoded and applied; otherwise every body is decoded and the whole log replayed.
+    ``bodies``: the decoded bodies when the caller has them (``get(verify=True)``). Without
+    them, the events up to a usable snapshot are neither replayed nor decoded: the course's
+    ``history`` is then a :class:`~iptflow.engine.history.LazyHistory` that decodes each the
+    first time it is read, and a body that is not JSON raises :class:`CorruptCourse` (naming
+    the course and its seq) from that read.
 
     ``migrated``: the course's ``protocol_migrated`` records (its chain may end with one made
     after the last event; :func:`~iptflow.store.verify.check_log` checks the chain). Raises
@@ -103,14 +115,15 @@ def load_course(
     last seq or last hash.
     """
     course_id = row["id"]
-    if not events:
+    if not log:
         raise CorruptCourse(f"course {course_id}: its log is empty", course_id=course_id)
-    bodies = decode_log(course_id, events)
-    restored = usable_snapshot(snapshot, events, bodies, compiled)
-    if restored is None:
+    course = _from_snapshot(course_id, log, compiled, snapshot, bodies)
+    if course is None:
+        if bodies is None:
+            bodies = [_decode(course_id, r) for r in log]
         replayed = replay_log(bodies, compiled.registry, compiled)
     else:
-        replayed = continue_log(restored, bodies)
+        replayed = _continue(course, log)
     if not replayed.ok:
         assert isinstance(replayed.result, Rejection)
         raise CorruptCourse(
@@ -121,24 +134,89 @@ def load_course(
         )
     course = replayed.course
     assert course is not None
-    last = events[-1]
-    if course.seq != row["last_seq"] or last["seq"] != row["last_seq"]:
+    _check_row(row, log[-1], course.seq, migrated)
+    return course
+
+
+def _check_row(row: Mapping[str, Any], last: LogRow, seq: int,
+               migrated: Sequence[Mapping[str, Any]]) -> None:
+    """:class:`CorruptCourse` unless the course row ends where the log does (``seq``: where
+    the loaded course is, ``last``: the last event row)."""
+    course_id = row["id"]
+    last_seq, last_hash = last[0], last[1]
+    if seq != row["last_seq"] or last_seq != row["last_seq"]:
         raise CorruptCourse(
             f"course {course_id}: the course row says last seq {row['last_seq']}, "
-            f"the log replays to {course.seq}",
+            f"the log replays to {seq}",
             course_id=course_id,
         )
     # the chain ends with the last event or a record made after it (``migrated`` may have been
     # read after the row: records are append-only, so any of them may be the row's end)
-    ends = {last["hash"]} | {m["hash"] for m in migrated if m["after_seq"] == last["seq"]}
+    ends = {last_hash} | {m["hash"] for m in migrated if m["after_seq"] == last_seq}
     if row["last_hash"] not in ends:
         raise CorruptCourse(
-            f"course {course_id}: the course row's last hash does not match event {last['seq']}"
+            f"course {course_id}: the course row's last hash does not match event {last_seq}"
             + (" or a migration record after it" if len(ends) > 1 else ""),
             course_id=course_id,
-            seq=last["seq"],
+            seq=last_seq,
         )
-    return course
+
+
+def _from_snapshot(course_id: str, log: Sequence[LogRow], compiled: CompiledProtocol,
+                   snapshot: Mapping[str, Any] | None, bodies: list[Any] | None) -> Course | None:
+    """The course restored from a usable ``snapshot`` with its events up to it as history
+    (decoded lazily unless ``bodies`` are given), or ``None``."""
+    if snapshot is None:
+        return None
+    seq = snapshot_seq(snapshot, course_id, [r[1] for r in log], compiled)
+    if seq is None:
+        return None
+    if bodies is not None:
+        history: list[Any] | LazyHistory = bodies[:seq]
+    else:
+        history = LazyHistory([r[2] for r in log[:seq]], _LogDecoder(course_id, log))
+    return restored_course(snapshot, course_id, compiled, history)
+
+
+def _continue(course: Course, log: Sequence[LogRow]) -> Replayed:
+    """Apply the events of ``log`` after the restored ``course`` (observers off), as
+    :func:`replay_log` would; each body is decoded as it comes."""
+    notify, course._notify = course._notify, False
+    seq = course.seq
+    result: Result = Accepted(seq, "", course.state, None)
+    course_id = course.course_id
+    for r in log[seq:]:
+        seq += 1
+        result = course.apply(_decode(course_id, r))
+        if not result.ok:
+            break
+    course._notify = notify
+    return Replayed(course, result, seq)
+
+
+def _decode(course_id: str, r: LogRow) -> Any:
+    """The body of the event row ``r``; :class:`CorruptCourse` (naming it) if it is not JSON."""
+    try:
+        return decode_event(r[2])
+    except ValueError as exc:
+        raise CorruptCourse(
+            f"course {course_id}: event {r[0]} is not valid JSON: {exc}",
+            course_id=course_id,
+            seq=r[0],
+        ) from None
+
+
+class _LogDecoder:
+    """The decoder of a course's :class:`LazyHistory`: event ``index`` is the row ``log[index]``."""
+
+    __slots__ = ("course_id", "log")
+
+    def __init__(self, course_id: str, log: Sequence[LogRow]) -> None:
+        self.course_id = course_id
+        self.log = log
+
+    def __call__(self, index: int, text: str) -> Any:
+        return _decode(self.course_id, self.log[index])
 
 
 def continue_log(course: Course, bodies: Sequence[Any]) -> Replayed:

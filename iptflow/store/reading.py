@@ -22,7 +22,7 @@ from iptflow.engine.course import Course
 from iptflow.engine.registry import Registry, default_registry
 from iptflow.store.errors import CorruptCourse, HashMismatch, InvalidArgument, UnknownCourse
 from iptflow.store.hashing import decode_event, encode_event
-from iptflow.store.loading import PinnedProtocols, load_course
+from iptflow.store.loading import PinnedProtocols, load_log
 from iptflow.store.postgres import PgRecorder
 from iptflow.store.recorder import Recorder, utc_now
 from iptflow.store.rows import (
@@ -33,6 +33,7 @@ from iptflow.store.rows import (
     StoredEvent,
     VerifyReport,
 )
+from iptflow.store.snapshots import LogRow
 from iptflow.store.urls import is_postgres_url, sqlite_path
 from iptflow.store.verify import check_log, verify_store
 from iptflow.store.worklist import Worklist, worklist
@@ -162,15 +163,16 @@ class StoreReader:
             raise UnknownCourse(f"no course {course_id!r} in {self.path}", course_id=course_id)
         return row
 
-    def _load(self, row: dict[str, Any], events: list[dict[str, Any]]) -> Course:
-        """Replay a course's rows on the protocol it is pinned to (``loading.load_course``): the
-        one it was opened under, or the one its last protocol migration moved it to; from its
-        snapshot when it has a usable one."""
+    def _load(self, row: dict[str, Any], log: list[LogRow],
+              bodies: list[Any] | None = None) -> Course:
+        """Load a course from its row and ``(seq, hash, body)`` event rows on the protocol it is
+        pinned to (``loading.load_log``): the one it was opened under, or the one its last
+        protocol migration moved it to; from its snapshot when it has a usable one."""
         with self.recorder.read():
             migrated = self.recorder.course_migrations(row["id"])
             snapshot = self.recorder.snapshot(row["id"])
         compiled = self.protocols.compiled(row["fingerprint"], row["id"])
-        return load_course(row, events, compiled, migrated, snapshot)
+        return load_log(row, log, compiled, migrated, snapshot, bodies)
 
     def get(self, course_id: str, *, verify: bool = False) -> Course:
         """The course, rebuilt by replaying its log on the protocol it was opened under (from
@@ -180,21 +182,29 @@ class StoreReader:
         not change the store; use :meth:`apply` for that. Raises :class:`UnknownCourse`,
         :class:`MissingProtocol` or :class:`CorruptCourse`; with ``verify``,
         :class:`HashMismatch` when a stored event no longer matches its hash.
+
+        What a plain ``get`` trusts (docs/store.md#snapshots): with a usable snapshot, the
+        events up to it are neither replayed nor parsed. The course's ``history`` decodes them
+        the first time it is read; a body that is not JSON then raises :class:`CorruptCourse`
+        naming the course and event. ``verify=True`` checks and decodes every event first.
         """
-        row, events = self._read_log(course_id, verify, load=True)
-        return self._load(row, events)
+        require_str("course_id", course_id)
+        if not verify:
+            with self.recorder.read():  # one read for the rows, migration records and snapshot
+                return self._load(self._existing_row(course_id), self.recorder.log_rows(course_id))
+        row, events, bodies = self._read_log(course_id, verify=True)
+        return self._load(row, [(e["seq"], e["hash"], e["body"]) for e in events], bodies)
 
     def _read_log(
-        self, course_id: str, verify: bool, load: bool = False
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """A course's row and event rows in one snapshot (``load``: only the columns loading
-        reads, unless ``verify``); with ``verify`` the hash chain of the events is checked
-        first (:func:`~iptflow.store.verify.check_log`)."""
+        self, course_id: str, verify: bool
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any] | None]:
+        """A course's row and event rows in one snapshot; with ``verify`` the hash chain of
+        the events is checked first (:func:`~iptflow.store.verify.check_log`) and their
+        decoded bodies come third (else ``None``)."""
         require_str("course_id", course_id)
         with self.recorder.read():
             row = self._existing_row(course_id)
-            events = self.recorder.events(course_id) if verify or not load else (
-                self.recorder.log_rows(course_id))
+            events = self.recorder.events(course_id)
             migrated = self.recorder.course_migrations(course_id) if verify else []
         if verify:
             problem = check_log(row, events, migrated)
@@ -205,7 +215,8 @@ class StoreReader:
                     + f": {problem.message}",
                     course_id=course_id, seq=problem.seq, kind=problem.kind,
                 )
-        return row, events
+            return row, events, problem
+        return row, events, None
 
     # -- reading ---------------------------------------------------------------------------------
     def exists(self, course_id: str) -> bool:
@@ -223,7 +234,7 @@ class StoreReader:
         With ``verify``, raises :class:`HashMismatch` (naming the event) unless every event
         still matches its hash and link.
         """
-        _, rows = self._read_log(course_id, verify)
+        _, rows, _ = self._read_log(course_id, verify)
         try:
             return [StoredEvent.from_row(r) for r in rows]
         except ValueError as exc:
@@ -290,7 +301,7 @@ class StoreReader:
 
         With ``verify``, raises :class:`HashMismatch` unless every event matches its hash.
         """
-        row, rows = self._read_log(course_id, verify)
+        row, rows, _ = self._read_log(course_id, verify)
         bodies = [r["body"] for r in rows]
         opened = decode_event(bodies[0])
         pinned = f"{row['protocol_id']}@{row['protocol_version']}"

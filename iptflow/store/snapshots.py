@@ -33,17 +33,22 @@ from iptflow.engine.snapshot import ENGINE_VERSION, SNAPSHOT_FORMAT, InvalidSnap
 
 __all__ = [
     "M006_SNAPSHOTS",
+    "LogRow",
     "PgSnapshotRecords",
     "SnapshotRecords",
+    "restored_course",
+    "snapshot_seq",
     "snapshot_values",
     "usable_snapshot",
 ]
 
 Row = dict[str, Any]
+#: An event row as loading reads it: ``(seq, hash, body)``.
+LogRow = tuple[int, str, str]
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _COLUMNS = "course_id, seq, hash, format, engine, fingerprint, body, digest"
-_LOG_COLUMNS = "course_id, seq, hash, body"
+_LOG_COLUMNS = "seq, hash, body"
 
 #: Migration m006 on PostgreSQL (the SQLite store's ``m006_snapshots``).
 M006_SNAPSHOTS = (
@@ -90,25 +95,46 @@ def usable_snapshot(
     """The course restored from ``snapshot`` (a ``snapshots`` row) with ``bodies[:seq]`` as its
     history, or ``None`` when the snapshot cannot be used (see the module docstring):
     ``events`` are the course's event rows and ``bodies`` their decoded bodies, in order."""
-    if snapshot is None:
+    if snapshot is None or not events:
         return None
+    course_id = events[0]["course_id"]
+    seq = snapshot_seq(snapshot, course_id, [e["hash"] for e in events], compiled)
+    if seq is None:
+        return None
+    return restored_course(snapshot, course_id, compiled, bodies[:seq])
+
+
+def snapshot_seq(
+    snapshot: Mapping[str, Any], course_id: str, hashes: Sequence[str], compiled: CompiledProtocol
+) -> int | None:
+    """The seq the ``snapshots`` row ``snapshot`` was taken at if its row fits the log whose
+    event hashes are ``hashes`` (in seq order, from event 1), what this engine writes and
+    ``compiled``; else ``None``. Its body is checked by :func:`restored_course`."""
     seq = snapshot["seq"]
-    if not isinstance(seq, int) or not 1 <= seq <= len(events):
+    if type(seq) is not int or not 1 <= seq <= len(hashes):
         return None
-    if (snapshot["hash"] != events[seq - 1]["hash"] or snapshot["format"] != SNAPSHOT_FORMAT
+    if (snapshot["hash"] != hashes[seq - 1] or snapshot["format"] != SNAPSHOT_FORMAT
             or snapshot["engine"] != ENGINE_VERSION
             or snapshot["fingerprint"] != compiled.protocol.fingerprint):
         return None
-    expected = _digest(events[0]["course_id"], seq, snapshot["hash"], SNAPSHOT_FORMAT,
-                       ENGINE_VERSION, snapshot["fingerprint"], snapshot["body"])
-    if snapshot["digest"] != expected:
-        return None
+    expected = _digest(course_id, seq, snapshot["hash"], SNAPSHOT_FORMAT, ENGINE_VERSION,
+                       snapshot["fingerprint"], snapshot["body"])
+    return seq if snapshot["digest"] == expected else None
+
+
+def restored_course(
+    snapshot: Mapping[str, Any], course_id: str, compiled: CompiledProtocol, history: Any
+) -> Course | None:
+    """The course the body of ``snapshot`` (whose row :func:`snapshot_seq` accepted) restores,
+    with ``history`` (its events up to the snapshot: a list, or a
+    :class:`~iptflow.engine.history.LazyHistory`); ``None`` if the body does not restore to
+    this course at that seq."""
     try:
         data = json.loads(snapshot["body"])  # its digest matched: what this store wrote
-        course = Course.from_snapshot(compiled, data, bodies[:seq])
+        course = Course.from_snapshot(compiled, data, history)
     except (ValueError, InvalidSnapshot):
         return None
-    if course.seq != seq or course.course_id != events[0]["course_id"]:
+    if course.seq != snapshot["seq"] or course.course_id != course_id:
         return None
     return course
 
@@ -137,12 +163,13 @@ class SnapshotRecords:
         )
         return rows[0] if rows else None
 
-    def log_rows(self, course_id: str) -> list[Row]:
-        """A course's event rows in seq order with only what loading reads (``course_id``,
-        ``seq``, ``hash``, ``body``)."""
-        return self.rows(  # type: ignore[attr-defined, no-any-return]
-            f"SELECT {_LOG_COLUMNS} FROM events WHERE course_id = ? ORDER BY seq", (course_id,)
-        )
+    def log_rows(self, course_id: str) -> list[LogRow]:
+        """A course's event rows in seq order with only what loading reads: ``(seq, hash,
+        body)`` tuples (:func:`~iptflow.store.loading.load_log`)."""
+        with self.mapped():  # type: ignore[attr-defined]
+            return self.conn.execute(
+                f"SELECT {_LOG_COLUMNS} FROM events WHERE course_id = ? ORDER BY seq", (course_id,)
+            ).fetchall()
 
     def put_snapshots(self, values: Sequence[tuple[Any, ...]]) -> None:
         """Store (or replace) snapshots, each a :func:`snapshot_values` row (inside a write)."""
@@ -174,11 +201,12 @@ class PgSnapshotRecords:
         )
         return rows[0] if rows else None
 
-    def log_rows(self, course_id: str) -> list[Row]:
-        """A course's event rows in seq order with only what loading reads."""
-        return self.rows(  # type: ignore[attr-defined, no-any-return]
+    def log_rows(self, course_id: str) -> list[LogRow]:
+        """A course's ``(seq, hash, body)`` event rows in seq order (what loading reads)."""
+        rows = self.rows(  # type: ignore[attr-defined]
             f"SELECT {_LOG_COLUMNS} FROM events WHERE course_id = %s ORDER BY seq", (course_id,)
         )
+        return [(r["seq"], r["hash"], r["body"]) for r in rows]
 
     def put_snapshots(self, values: Sequence[tuple[Any, ...]]) -> None:
         """Store (or replace) snapshots, each a :func:`snapshot_values` row (inside a write)."""
