@@ -11,16 +11,17 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from pg_support import execute
+from pg_support import drop_trigger, execute
 
 import iptflow
 from iptflow import Course, Registry
+from iptflow.engine.history import LazyHistory
 from iptflow.engine.plugins import make_plugin_manager
 from iptflow.engine.replay import replay_file
 from iptflow.engine.snapshot import ENGINE_VERSION, SNAPSHOT_FORMAT, InvalidSnapshot
 from iptflow.errors import CourseFileError, PluginError
 from iptflow.research.demo import demo_events
-from iptflow.store import Store
+from iptflow.store import CorruptCourse, HashMismatch, Store
 from iptflow.store.snapshots import _digest
 
 TESTS = Path(__file__).parent
@@ -183,13 +184,44 @@ def test_every_stored_course_loads_the_same_with_and_without_its_snapshot(store_
             seq, _, _ = _snapshot_row(store_url, course_id)
             assert seq == len(history)  # stored whole: its snapshot is taken after its last event
             loaded = store.get(course_id)
-            replayed = Course.replay(history)
-            assert loaded.snapshot() == replayed.snapshot()
-            assert loaded.history == replayed.history  # agendas and migrations read it
+            assert isinstance(loaded.history, LazyHistory) and loaded.history.pending == seq
+            _assert_same(loaded, Course.replay(history))
+            _assert_same(store.get(course_id, verify=True), Course.replay(history))
         execute(store_url, "DELETE FROM snapshots")
         for course_id, history in courses.items():
-            assert store.get(course_id).snapshot() == Course.replay(history).snapshot()
+            _assert_same(store.get(course_id), Course.replay(history))
         assert store.verify().ok
+
+
+def _assert_same(loaded: Course, expected: Course) -> None:
+    """Everything a caller reads of a course is the same (the history last: reading decodes)."""
+    assert loaded.snapshot() == expected.snapshot()  # state, seq, facts, deviations, outcome
+    assert loaded.to_snapshot() == expected.to_snapshot()
+    assert loaded.outcome == expected.outcome and loaded.deviations == expected.deviations
+    assert loaded.history == expected.history  # agendas, timelines and migrations read it
+    assert list(reversed(loaded.history)) == list(reversed(expected.history))
+
+
+def test_every_stored_course_loads_the_same_from_a_snapshot_in_its_middle(store_url: str) -> None:
+    """Snapshots taken half-way, the rest of each log applied by a store that keeps none."""
+    with Store.open(store_url, clock=None) as store, \
+            Store.open(store_url, clock=None, snapshot_every=0) as appender:
+        seen = set()
+        for _, history in HISTORIES:
+            course_id = history[0]["course_id"]
+            if course_id in seen:
+                continue
+            seen.add(course_id)
+            cut = (len(history) + 1) // 2
+            store.import_many([history[:cut]])
+            for event in history[cut:]:
+                assert appender.apply(course_id, event).ok
+            assert _snapshot_row(store_url, course_id)[0] == cut
+            loaded, replayed = store.get(course_id), Course.replay(history)
+            assert isinstance(loaded.history, LazyHistory) and loaded.history.pending == cut
+            _assert_same(loaded, replayed)
+            _assert_same(store.get(course_id, verify=True), replayed)
+        assert len(seen) > 40 and store.verify().ok
 
 
 def test_appends_keep_the_snapshot_beside_the_last_event(store_url: str) -> None:
@@ -302,3 +334,73 @@ def test_a_store_without_snapshots_writes_none_and_still_loads(store_url: str) -
         assert store.get("c-none").snapshot() == Course.replay(events).snapshot()
     with pytest.raises(iptflow.store.InvalidArgument, match="snapshot_every"):
         Store.open(store_url, snapshot_every=-1)
+
+
+def _break_body(store_url: str, course_id: str, seq: int) -> None:
+    """Make a stored body something that is not JSON, behind the store's back."""
+    drop_trigger(store_url, "events_no_update")
+    execute(store_url, "UPDATE events SET body = ? WHERE course_id = ? AND seq = ?",
+            ('{"type": "session_held", ', course_id, seq))
+
+
+def test_a_body_before_the_snapshot_that_is_not_json_fails_the_read_of_the_history(
+    store_url: str,
+) -> None:
+    """A plain get trusts the events up to a usable snapshot (documented): it neither replays
+    nor parses them; reading the history parses them and names the broken one; verify and
+    get(verify=True) read everything first."""
+    events = demo_events("c-json")
+    with Store.open(store_url, clock=None) as store:
+        store.import_many([events])
+        _break_body(store_url, "c-json", 5)
+        loaded = store.get("c-json")
+        assert loaded.snapshot() == Course.replay(events).snapshot()
+        assert len(loaded.history) == len(events) and loaded.history[0] == events[0]
+        for read in (lambda: list(loaded.history), lambda: loaded.history[4],
+                     lambda: loaded.history == events):
+            with pytest.raises(CorruptCourse, match="course c-json: event 5 is not valid JSON") as info:
+                read()
+            assert (info.value.details["course_id"], info.value.details["seq"]) == ("c-json", 5)
+        with pytest.raises(HashMismatch, match="c-json event 5") as mismatch:
+            store.get("c-json", verify=True)
+        assert mismatch.value.details["seq"] == 5
+        assert [(p.course_id, p.seq, p.kind) for p in store.verify().problems] == [("c-json", 5, "hash")]
+
+
+def test_a_body_after_the_snapshot_that_is_not_json_fails_the_load(store_url: str) -> None:
+    events = demo_events("c-tail")
+    with Store.open(store_url, clock=None) as store:
+        store.import_many([events[:10]])
+        with Store.open(store_url, snapshot_every=0) as appender:
+            for event in events[10:14]:
+                assert appender.apply("c-tail", event).ok
+        _break_body(store_url, "c-tail", 12)
+        with pytest.raises(CorruptCourse, match="course c-tail: event 12 is not valid JSON") as info:
+            store.get("c-tail")
+        assert (info.value.details["course_id"], info.value.details["seq"]) == ("c-tail", 12)
+        execute(store_url, "DELETE FROM snapshots")  # replayed from the first event: the same
+        with pytest.raises(CorruptCourse, match="course c-tail: event 12 is not valid JSON"):
+            store.get("c-tail")
+
+
+def test_a_plugin_failure_leaves_a_loaded_course_and_its_history_unchanged(store_url: str) -> None:
+    """Undoing an event on a course loaded from its snapshot replays its (lazy) history."""
+    events = demo_events("c-plug")
+
+    def event_accepted(course: Any, event: Any, result: Any) -> None:
+        if result.seq == 12:
+            raise RuntimeError("the audit trail is down")
+
+    plugin = SimpleNamespace(event_accepted=iptflow.hookimpl(event_accepted))
+    pm, _ = make_plugin_manager(extra={"audit": plugin})
+    with Store.open(store_url, registry=Registry(pm)) as store:
+        store.import_many([events[:11]])
+        loaded = store.get("c-plug")
+        before = loaded.snapshot()
+        with pytest.raises(PluginError, match="audit"):
+            loaded.apply(events[11])
+        assert loaded.snapshot() == before and loaded.history == events[:11]
+        with pytest.raises(PluginError, match="audit"):  # the store's own course, too
+            store.apply("c-plug", events[11])
+        _assert_same(store.get("c-plug"), Course.replay(events[:11]))
+        assert store.verify().ok
