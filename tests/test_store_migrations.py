@@ -33,7 +33,7 @@ def test_migrations_on_an_empty_database(tmp_path: Path):
     names = _applied(path)
     assert names == ["m001_core_tables", "m002_course_filters", "m003_simulation_runs",
                      "m004_course_migrations", "m005_tokens",
-                     "m006_snapshots"]
+                     "m006_snapshots", "m007_report_tables"]
     with Store.open(path) as store:  # opening again applies nothing twice
         assert store.count() == 1
     assert _applied(path) == names
@@ -62,7 +62,7 @@ def test_migrations_on_a_database_created_by_the_first_migration_alone(tmp_path:
     with Store.open(old) as store:
         assert _applied(old) == ["m001_core_tables", "m002_course_filters",
                                  "m003_simulation_runs", "m004_course_migrations", "m005_tokens",
-                                 "m006_snapshots"]
+                                 "m006_snapshots", "m007_report_tables"]
         assert [r.id for r in store.list(adaptation="adolescent")] == ["teen-1"]
         assert [r.id for r in store.list(state="completed")] == ["plain-1"]
         assert store.get("plain-1").sessions_held == 12

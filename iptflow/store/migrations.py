@@ -22,6 +22,9 @@ Tables:
   its role and actor and the SHA-256 of its secret, never the secret.
 * ``snapshots``: one snapshot of each course's derived state with the seq and hash it was taken
   at (:mod:`iptflow.store.snapshots`); a shortcut for loading, refused when it does not match.
+* ``report_courses``, ``report_phase_days``, ``report_trajectories``, ``report_deviations``:
+  the per-course facts ``iptflow report`` aggregates in SQL (:mod:`iptflow.store.report_tables`),
+  a derived cache current only while it matches the course's row.
 """
 
 from __future__ import annotations
@@ -209,11 +212,33 @@ def m006_snapshots(db: Database) -> None:
     )
 
 
+@migrations(name="m007_report_tables")
+def m007_report_tables(db: Database) -> None:
+    """The report tables (:mod:`iptflow.store.report_tables`): per course, what ``iptflow
+    report`` aggregates and no other table derives; a cache, recomputed when stale."""
+    db["report_courses"].create(
+        {"course_id": str, "seq": int, "last_hash": str, "fingerprint": str, "instrument": str},
+        pk="course_id",
+        not_null=["seq", "last_hash", "fingerprint"],
+    )
+    db["report_phase_days"].create(
+        {"course_id": str, "phase": str, "days": float}, pk=("course_id", "phase"),
+        not_null=["days"],
+    )
+    db["report_trajectories"].create(
+        {"course_id": str, "phase": str, "pct": float}, pk=("course_id", "phase"),
+        not_null=["pct"],
+    )
+    db["report_deviations"].create(
+        {"course_id": str, "code": str, "n": int}, pk=("course_id", "code"), not_null=["n"],
+    )
+
+
 #: Migrations a store opened read-only may lack: each only adds a table whose absence reads as
 #: empty (no course was ever migrated), so an older store can still be verified and read
 #: without writing to it; opening it for writing applies them.
 READ_OPTIONAL: frozenset[str] = frozenset(
-    {"m004_course_migrations", "m005_tokens", "m006_snapshots"}
+    {"m004_course_migrations", "m005_tokens", "m006_snapshots", "m007_report_tables"}
 )
 
 #: The names of every migration this release knows, in order (a store recording another name

@@ -16,6 +16,7 @@ Events are append-only in the database itself: a trigger raises on ``UPDATE``, `
 from __future__ import annotations
 
 from iptflow.store.postgres_migrations import M004_COURSE_MIGRATIONS
+from iptflow.store.report_tables import M007_REPORT_TABLES
 from iptflow.store.snapshots import M006_SNAPSHOTS
 from iptflow.store.tokens import M005_TOKENS
 
@@ -110,4 +111,5 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("m004_course_migrations", M004_COURSE_MIGRATIONS),
     ("m005_tokens", M005_TOKENS),
     ("m006_snapshots", M006_SNAPSHOTS),
+    ("m007_report_tables", M007_REPORT_TABLES),
 )
