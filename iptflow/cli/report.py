@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
+from iptflow.cli.course import open_store
 from iptflow.cli.options import db_option, json_option, progress_option
 from iptflow.cli.output import check_writable, echo, emit_json, progress, show_progress, write_output
 from iptflow.errors import MissingExtra
 from iptflow.research.html import render_html
 from iptflow.research.plot import course_svg
-from iptflow.research.report import build_report, render_text
+from iptflow.research.report import build_report, render_text, stale_count
 from iptflow.store.api import Store
 
 
@@ -18,17 +19,22 @@ from iptflow.store.api import Store
 @json_option
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
               help="Also write a self-contained HTML page with charts to this file.")
+@click.option("--read-only", "read_only", is_flag=True, default=False,
+              help="Open DB read-only (a replica): stale report rows are recomputed in memory, "
+                   "not stored.")
 @progress_option
-def report(db_path: str, as_json: bool, html_path: str | None, progress_choice: bool | None) -> None:
+def report(db_path: str, as_json: bool, html_path: str | None, read_only: bool,
+           progress_choice: bool | None) -> None:
     """Courses by state, sessions, time in phase, deviations and outcomes of every course in DB.
 
-    Simulated (synthetic) courses are labelled as such in every output.
+    Simulated (synthetic) courses are labelled as such in every output. The report first
+    stores the report rows of courses that changed since the last report (unless --read-only).
     """
     if html_path:
         check_writable(html_path)  # before the work: a typo in a directory costs nothing
-    with Store.open(db_path, readonly=True) as store:
+    with open_store(db_path, readonly=read_only) as store:
         show = show_progress(progress_choice)
-        with progress(len(store.list()) if show else 0, "reporting", show) as bar:
+        with progress(stale_count(store) if show else 0, "reporting", show) as bar:
             data = build_report(store, progress=bar.update)
         timeline = _example_timeline(store) if html_path else None
     if html_path:

@@ -1,7 +1,12 @@
 """Fidelity and outcome report over a store: the same on simulated and on real courses.
 
-:func:`build_report` reads every course through the store API, replays it with the protocol it
-was opened under (to know the state after each event) and returns a JSON-ready dict:
+:func:`build_report` computes every aggregate in SQL (:mod:`iptflow.store.report_queries`) over
+the ``courses`` table and the report tables (:mod:`iptflow.store.report_tables`), which hold
+per course what no other table derives (days in each phase, deviation codes, the outcome
+instrument, the trajectory). Those rows are a cache: on a store it may write, the report first
+recomputes the rows of every course whose rows are missing or stale
+(:func:`iptflow.research.report_facts.refresh_report_rows`, a write); on a store opened
+read-only they are recomputed in memory for this report only. It returns a JSON-ready dict:
 
 * ``data``: how many courses are synthetic and how many real, the label (``synthetic``,
   ``real`` or ``mixed``) and the recorded simulation runs;
@@ -17,131 +22,82 @@ was opened under (to know the state after each event) and returns a JSON-ready d
 
 from __future__ import annotations
 
-import statistics
-from collections import Counter, defaultdict
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from iptflow.engine.course import Course
-from iptflow.engine.events import parse_timestamp
-from iptflow.engine.machine import CompiledProtocol
+from iptflow.research.report_facts import refresh_report_rows, stale_report_facts
 from iptflow.store.api import Store
+from iptflow.store.report_queries import Median, report_aggregates
+from iptflow.store.report_tables import stale_courses
 
 PHASE_ORDER = ("assessment", "pre_group", "initial", "middle", "preventive", "termination",
                "maintenance")
-
-
-def _phase(compiled: CompiledProtocol, state: str) -> str:
-    phase = compiled.protocol.state_def(state).phase
-    return phase or state
 
 
 def _round(x: float) -> float:
     return round(x, 2)
 
 
-def _course_facts(course_events: list[dict[str, Any]], compiled: CompiledProtocol) -> dict[str, Any]:
-    """Replay one course, noting the phase after every event."""
-    course, _ = Course.try_open(course_events[0], compiled.registry, notify=False, compiled=compiled)
-    assert course is not None
-    opened_at = parse_timestamp(course_events[0]["at"])
-    phases: list[tuple[str, datetime]] = [(_phase(compiled, course.state), opened_at)]
-    end_of_phase: dict[str, float] = {}
-    baseline = None
-    for raw in course_events[1:]:
-        course.apply(raw)
-        at = parse_timestamp(raw["at"])
-        phase = _phase(compiled, course.state)
-        # the outcome instrument's baseline (protocol 2.0.0 may choose again in assessment)
-        baseline = course.facts.baseline
-        if course.state not in compiled.final_states and phase != phases[-1][0]:
-            phases.append((phase, at))
-        elif course.state in compiled.final_states and phases[-1][0] != "end":
-            phases.append(("end", at))
-        if baseline is not None and baseline.score:
-            latest = next((m for m in reversed(course.facts.measures)
-                           if m.instrument == baseline.instrument), None)
-            if latest is not None and course.state not in compiled.final_states:
-                end_of_phase[phase] = 100.0 * latest.score / baseline.score
-    last_at = parse_timestamp(course_events[-1]["at"])
-    days: dict[str, float] = defaultdict(float)
-    for (phase, start), nxt in zip(phases, [*phases[1:], ("", last_at)], strict=True):
-        if phase != "end":
-            days[phase] += (nxt[1] - start).total_seconds() / 86400
-    outcome = course.outcome
-    return {
-        "state": course.state,
-        "sessions": course.sessions_held,
-        "days": dict(days),
-        "deviations": [d.code for d in course.deviations],
-        "status": outcome.status if outcome else "none",
-        "instrument": course.facts.baseline.instrument if course.facts.baseline else None,
-        "trajectory": end_of_phase,
-    }
+def _median(m: Median) -> Any:
+    """As :func:`statistics.median`: the middle value, or the mean of the two middle ones."""
+    n, _, lo, hi = m
+    return lo if n % 2 else (lo + hi) / 2
+
+
+def stale_count(store: Store) -> int:
+    """How many courses' report rows :func:`build_report` would recompute."""
+    with store.recorder.read():
+        return len(stale_courses(store.recorder))
 
 
 def build_report(store: Store, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """The report of every course in a store (``iptflow.store.Store``); ``progress(1)`` is
-    called after each course (for a progress bar over ``len(store.list())`` courses)."""
-    rows = store.list()
-    compiled_by_fp: dict[str, CompiledProtocol] = {}
-    states: Counter[str] = Counter()
-    sessions: list[int] = []
-    phase_days: dict[str, list[float]] = defaultdict(list)
-    deviations: Counter[str] = Counter()
-    outcomes: dict[str, Counter[str]] = defaultdict(Counter)
-    instruments: dict[str, Counter[str]] = defaultdict(Counter)
-    trajectories: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    synthetic = sum(1 for r in rows if r.synthetic)
-    for row in rows:
-        compiled = compiled_by_fp.get(row.fingerprint)
-        if compiled is None:
-            compiled = store.get(row.id).compiled
-            compiled_by_fp[row.fingerprint] = compiled
-        events = [e.event for e in store.history(row.id)]
-        facts = _course_facts(events, compiled)
-        states[facts["state"]] += 1
-        sessions.append(facts["sessions"])
-        for phase, d in facts["days"].items():
-            phase_days[phase].append(d)
-        deviations.update(facts["deviations"])
-        group = "+".join([row.protocol_id, *row.adaptations])
-        outcomes[group][facts["status"]] += 1
-        instruments[group][facts["instrument"] or "none"] += 1
-        for phase, pct in facts["trajectory"].items():
-            trajectories[facts["status"]][phase].append(pct)
-        if progress is not None:
-            progress(1)
-    n = len(rows)
+    """The report of every course in a store (``iptflow.store.Store``).
+
+    On a store opened for writing, the report rows of courses whose rows are missing or stale
+    are recomputed and stored first (``progress(k)`` after each batch of ``k``; the total is
+    :func:`stale_count`); the aggregates are then read in one read transaction. Courses stale
+    at that moment (a store opened read-only, or courses that changed meanwhile) are replayed
+    in memory for this report.
+    """
+    if not store.readonly:
+        refresh_report_rows(store, progress)
+    with store.recorder.read():
+        stale = stale_courses(store.recorder)
+        extra = stale_report_facts(store, stale)
+        agg = report_aggregates(store.recorder, extra)
+        runs = _runs(store)
+    if store.readonly and progress is not None and stale:
+        progress(len(stale))
+    n, synthetic = agg["courses"], agg["synthetic"]
+    sessions: Median | None = agg["sessions"]
     return {
         "data": {
             "label": "synthetic" if synthetic == n and n else "real" if synthetic == 0 else "mixed",
             "synthetic_courses": synthetic,
             "real_courses": n - synthetic,
-            "simulation_runs": _runs(store),
+            "simulation_runs": runs,
         },
         "courses": n,
-        "states": dict(sorted(states.items())),
+        "states": dict(sorted(agg["states"].items())),
         "sessions": {
-            "mean": _round(statistics.fmean(sessions)) if sessions else None,
-            "median": statistics.median(sessions) if sessions else None,
-            "distribution": {str(k): v for k, v in sorted(Counter(sessions).items())},
+            "mean": _round(sessions[1]) if sessions else None,
+            "median": _median(sessions) if sessions else None,
+            "distribution": {str(k): v for k, v in sorted(agg["sessions_distribution"].items())},
         },
         "phase_days": {
-            phase: {"courses": len(v), "mean": _round(statistics.fmean(v)),
-                    "median": _round(statistics.median(v))}
-            for phase, v in _ordered(phase_days)
+            phase: {"courses": m[0], "mean": _round(m[1]), "median": _round(_median(m))}
+            for phase, m in _ordered(agg["phase_days"])
         },
-        "deviations_per_100": {code: _round(100 * k / n) for code, k in sorted(deviations.items())},
-        "outcomes": {group: dict(sorted(c.items())) for group, c in sorted(outcomes.items())},
+        "deviations_per_100": {code: _round(100 * k / n)
+                               for code, k in sorted(agg["deviations"].items())},
+        "outcomes": {group: dict(sorted(c.items())) for group, c in sorted(agg["outcomes"].items())},
         # the instrument each course's outcome is measured on (its baseline's)
         "outcome_instruments": {
-            group: dict(sorted(c.items())) for group, c in sorted(instruments.items())
+            group: dict(sorted(c.items())) for group, c in sorted(agg["outcome_instruments"].items())
         },
         "trajectories": {
-            status: {phase: _round(statistics.fmean(v)) for phase, v in _ordered(by_phase)}
-            for status, by_phase in sorted(trajectories.items())
+            status: {phase: _round(pct) for phase, pct in _ordered(by_phase)}
+            for status, by_phase in sorted(agg["trajectories"].items())
         },
     }
 

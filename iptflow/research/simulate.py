@@ -32,8 +32,10 @@ from iptflow.engine.registry import Registry, default_registry
 from iptflow.research.clinician import SESSION, Clinician, Stuck
 from iptflow.research.generate import _next_goal
 from iptflow.research.model import TrajectoryModel
+from iptflow.research.report_facts import FactsTracker
 from iptflow.store.api import Store
 from iptflow.store.errors import UnknownCourse
+from iptflow.store.report_tables import write_report_rows
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 MAX_EVENTS = 400
@@ -68,6 +70,7 @@ class _Sim:
     missed_last: bool = False
     clinician: Clinician | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
+    tracker: FactsTracker | None = None  # the course's report facts, fed as it goes
 
     # -- the patient -----------------------------------------------------------------------
     def severity(self) -> float:
@@ -113,6 +116,8 @@ class _Sim:
         event = {"type": payload["type"], "at": _iso(self.t),
                  **{k: v for k, v in payload.items() if k != "type"}}
         result = self.course.apply(event)
+        if result.ok and self.tracker is not None:
+            self.tracker.accepted(event["at"])
         if result.ok and event["type"] in ("session_held", "session_missed"):
             self.tasks_since_session = 0
         elif result.ok:
@@ -153,6 +158,12 @@ def simulate_course(compiled: CompiledProtocol, model: TrajectoryModel, seed: in
 
     Its id is ``sim-PROTOCOL[-ADAPTATION...]-SEED-INDEX``.
     """
+    return _simulate(compiled, model, seed, index)[0]
+
+
+def _simulate(compiled: CompiledProtocol, model: TrajectoryModel, seed: int,
+              index: int) -> tuple[Course, FactsTracker]:
+    """:func:`simulate_course` and the course's report facts, tracked as it was simulated."""
     rng = random.Random(f"{seed}/{index}")
     sim = _Sim(compiled, model, rng, course_id_for(compiled, seed, index))
     sim.t = START + timedelta(days=rng.randrange(model.cohort.enrolment_days), hours=rng.randrange(8))
@@ -164,12 +175,14 @@ def simulate_course(compiled: CompiledProtocol, model: TrajectoryModel, seed: in
                            responder, random.Random(rng.random()))
     sim.clinician = Clinician(compiled, score=sim.score, planned_sessions=sim.planned,
                               preferred_instruments=tuple(s.instrument_preference))
-    course, _ = Course.try_open(_opening(sim), compiled.registry, notify=False, compiled=compiled)
+    opening = _opening(sim)
+    course, _ = Course.try_open(opening, compiled.registry, notify=False, compiled=compiled)
     if course is None:  # pragma: no cover - the opening is built to satisfy open_requires
         raise RuntimeError(f"simulated course {sim.course_id} could not be opened")
     sim.course = course
+    sim.tracker = FactsTracker(course, opening["at"])
     _run(sim)
-    return course
+    return course, sim.tracker
 
 
 def _run(sim: _Sim) -> None:
@@ -326,21 +339,27 @@ def write_chunk(store: Store, compiled: CompiledProtocol, spec: SimulationSpec,
     transaction; return the final states of every course of the chunk and how many were new.
 
     A course already stored (an earlier, interrupted run of the same seed) is kept as it is:
-    the same (seed, index) always gives the same course.
+    the same (seed, index) always gives the same course. The new courses' report rows
+    (:mod:`iptflow.store.report_tables`), tracked while they were simulated, are stored right
+    after them, in a second transaction (a crash in between leaves them missing: the next
+    report computes them).
     """
     states: dict[str, int] = {}
     fresh: list[Course] = []
+    trackers: list[FactsTracker] = []
     for i in indices:
         course_id = course_id_for(compiled, spec.seed, i)
         try:
             state = store.row(course_id).state
         except UnknownCourse:
-            course = simulate_course(compiled, spec.model, spec.seed, i)
+            course, tracker = _simulate(compiled, spec.model, spec.seed, i)
             fresh.append(course)
+            trackers.append(tracker)
             state = course.state
         states[state] = states.get(state, 0) + 1
     if fresh:
         store.import_many(fresh, synthetic=True)
+        write_report_rows(store.recorder, [t.rows() for t in trackers])
     return states, len(fresh)
 
 
