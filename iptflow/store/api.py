@@ -29,25 +29,23 @@ course cache); :mod:`~iptflow.store.reading` opens stores and reads them;
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from iptflow.engine.course import Course
 from iptflow.engine.results import Rejection, Result
-from iptflow.errors import CourseFileError
 from iptflow.store.errors import (
     CorruptCourse,
     CourseExists,
     IdempotencyKeyReused,
     ImportRefused,
-    InvalidArgument,
     MissingProtocol,
     NoDatabase,
     StoreError,
     UnknownCourse,
 )
-from iptflow.store.hashing import body_or_rejection, decode_event, encoded
+from iptflow.store.hashing import body_or_rejection, decode_event
+from iptflow.store.importing import CourseImports
 from iptflow.store.loading import decode_log, derived_columns, stored_result
 from iptflow.store.reading import StoreReader, require_optional_int, require_optional_str, require_str
 from iptflow.store.recorder import RecordConflict
@@ -60,7 +58,6 @@ from iptflow.store.rows import (
     VerifyReport,
 )
 from iptflow.store.snapshots import snapshot_values
-from iptflow.store.sources import Source, course_of, replayed_file
 
 __all__ = [
     "CorruptCourse",
@@ -81,7 +78,7 @@ __all__ = [
 ]
 
 
-class Store(StoreReader):
+class Store(StoreReader, CourseImports):
     """A SQLite database of courses. Open it with :meth:`open`; close it (or use ``with``).
 
     One ``Store`` belongs to one thread; any number of processes may open the same file. Its
@@ -229,40 +226,10 @@ class Store(StoreReader):
         body = body_or_rejection(event, etype)
         if isinstance(body, Rejection):
             return body
-        live: tuple[int, str, Course] | None = None  # what to cache once the transaction ends
         try:
-            with self.recorder.write():
-                row = self.recorder.course_row(course_id)
-                if row is None:
-                    return Rejection(
-                        "no_course", f"no course {course_id!r}: it was never opened", etype
-                    )
-                repeated = self._repeated(row, idempotency_key, body)
-                if repeated is not None:
-                    return repeated
-                course = self._live(row)
-                live = (row["last_seq"], row["last_hash"], course)
-                if course.is_closed:
-                    result = course.apply(event)  # course_closed; changes nothing
-                elif expected_seq is not None and expected_seq != row["last_seq"]:
-                    result = Rejection(
-                        "conflict",
-                        f"course {course_id} changed since you read it: it is at event "
-                        f"{row['last_seq']}, you expected {expected_seq}; reload it and retry",
-                        etype,
-                    )
-                else:
-                    live = None  # from here on the in-memory course may be ahead of the database
-                    result = course.apply(event)
-                    if result.ok:
-                        hash_ = self.recorder.append_event(
-                            row, body, event, derived_columns(course),
-                            idempotency_key=idempotency_key, recorded_at=self._now(),
-                        )
-                        self._snapshot(course, hash_)
-                        live = (result.seq, hash_, course)
-                    else:
-                        live = (row["last_seq"], row["last_hash"], course)
+            result = self._apply_cached(course_id, event, body, expected_seq, idempotency_key)
+            if result is None:
+                result = self._apply_read(course_id, event, body, etype, expected_seq, idempotency_key)
         except RecordConflict as exc:
             self._cache.pop(course_id, None)
             return Rejection(
@@ -274,6 +241,89 @@ class Store(StoreReader):
         except BaseException:
             self._cache.pop(course_id, None)
             raise
+        return result
+
+    def _apply_cached(
+        self,
+        course_id: str,
+        event: Mapping[str, Any],
+        body: str,
+        expected_seq: int | None,
+        idempotency_key: str | None,
+    ) -> Result | None:
+        """``apply`` on the store's cached course without reading its row first: the engine
+        decides on the cached course, and the write updates the course row only where it is
+        still at the cached seq and hash (``Recorder.append_event``). ``None`` (nothing
+        written, the cached course dropped if it was changed) when :meth:`_apply_read` must
+        decide instead: the course is not cached, closed, ``expected_seq`` is not the cached
+        seq, ``idempotency_key`` is already stored, the engine rejects the event (the answer
+        must come from the current row), or another writer changed the course meanwhile."""
+        cached = self._cache.get(course_id)
+        if cached is None:
+            return None
+        seq, hash_, course = cached
+        if course.is_closed or (expected_seq is not None and expected_seq != seq):
+            return None
+        if idempotency_key is not None and self.recorder.event_with_key(course_id, idempotency_key):
+            return None
+        result = course.apply(event)  # a rejection leaves the course as it was
+        if not result.ok:
+            return None
+        cached_row = {"id": course_id, "last_seq": seq, "last_hash": hash_}
+        try:  # from here on the in-memory course is ahead of the database
+            with self.recorder.write():
+                hash_ = self.recorder.append_event(
+                    cached_row, body, event, derived_columns(course),
+                    idempotency_key=idempotency_key, recorded_at=self._now(),
+                )
+                self._snapshot(course, hash_)
+        except RecordConflict:  # another writer changed the course since it was cached
+            self._cache.pop(course_id, None)
+            return None
+        self._remember(course_id, course.seq, hash_, course)
+        return result
+
+    def _apply_read(
+        self,
+        course_id: str,
+        event: Mapping[str, Any],
+        body: str,
+        etype: str | None,
+        expected_seq: int | None,
+        idempotency_key: str | None,
+    ) -> Result:
+        """``apply`` deciding on the course row read inside the write transaction (see there)."""
+        live: tuple[int, str, Course] | None = None  # what to cache once the transaction ends
+        with self.recorder.write():
+            row = self.recorder.course_row(course_id)
+            if row is None:
+                return Rejection("no_course", f"no course {course_id!r}: it was never opened", etype)
+            repeated = self._repeated(row, idempotency_key, body)
+            if repeated is not None:
+                return repeated
+            course = self._live(row)
+            live = (row["last_seq"], row["last_hash"], course)
+            if course.is_closed:
+                result = course.apply(event)  # course_closed; changes nothing
+            elif expected_seq is not None and expected_seq != row["last_seq"]:
+                result = Rejection(
+                    "conflict",
+                    f"course {course_id} changed since you read it: it is at event "
+                    f"{row['last_seq']}, you expected {expected_seq}; reload it and retry",
+                    etype,
+                )
+            else:
+                live = None  # from here on the in-memory course may be ahead of the database
+                result = course.apply(event)
+                if result.ok:
+                    hash_ = self.recorder.append_event(
+                        row, body, event, derived_columns(course),
+                        idempotency_key=idempotency_key, recorded_at=self._now(),
+                    )
+                    self._snapshot(course, hash_)
+                    live = (result.seq, hash_, course)
+                else:
+                    live = (row["last_seq"], row["last_hash"], course)
         if live is not None:
             self._remember(course_id, *live)
         return result
@@ -297,130 +347,6 @@ class Store(StoreReader):
         events = self.recorder.events(course_id, upto=stored["seq"])
         compiled = self.protocols.compiled(row["fingerprint"], course_id)
         return stored_result(course_id, decode_log(course_id, events), compiled)
-
-    def import_course_file(
-        self, path: str | os.PathLike[str], *, synthetic: bool = False, skip_rejected: bool = False
-    ) -> ImportResult:
-        """Replay a course file and store the course with its accepted events.
-
-        A file that replays with an unexpected rejection or a failed expectation is refused
-        (:class:`ImportRefused`, nothing written) unless ``skip_rejected`` is set: then the
-        accepted events are stored and the others listed in ``skipped``. Events rejected as
-        their ``expect_error`` said are always skipped. An unusable file raises
-        :class:`~iptflow.errors.CourseFileError`; an id already stored :class:`CourseExists`.
-        """
-        name = os.fspath(path)
-        result = replayed_file(name, self.registry, skip_rejected=skip_rejected)
-        assert result.course is not None
-        course = result.course
-        try:
-            bodies = encoded(course.history)
-        except ValueError as exc:
-            raise CourseFileError(f"not storable: {exc}", file=name) from None
-        try:
-            with self.recorder.write():
-                if self.recorder.course_row(course.course_id) is not None:
-                    raise RecordConflict(course.course_id)
-                hash_ = self._insert_course(course, bodies, synthetic)
-        except RecordConflict:  # stored before, or by another writer meanwhile (PostgreSQL)
-            raise CourseExists(
-                f"{name}: course {course.course_id} is already in {self.path}",
-                course_id=course.course_id,
-            ) from None
-        self._remember(course.course_id, course.seq, hash_, course)
-        return ImportResult(
-            file=name,
-            course_id=course.course_id,
-            events=len(course.history),
-            skipped=list(result.rejected),
-            state=course.state,
-        )
-
-    def import_course_files(
-        self,
-        paths: Sequence[str | os.PathLike[str]],
-        *,
-        synthetic: bool = False,
-        skip_rejected: bool = False,
-    ) -> list[ImportResult]:
-        """Replay course files and store their courses in one transaction: all of them or none.
-
-        Each file is checked as :meth:`import_course_file` checks it, before anything is
-        written; the first that is refused raises (:class:`ImportRefused`,
-        :class:`~iptflow.errors.CourseFileError`, or :class:`CourseExists` for an id already
-        stored or given twice), its message naming the file, and nothing of the batch is stored.
-        """
-        prepared = []
-        for path in paths:
-            name = os.fspath(path)
-            result = replayed_file(name, self.registry, skip_rejected=skip_rejected)
-            assert result.course is not None
-            try:
-                prepared.append((name, result, encoded(result.course.history)))
-            except ValueError as exc:
-                raise CourseFileError(f"not storable: {exc}", file=name) from None
-        seen: set[str] = set()
-        name, cid = "", ""
-        try:
-            with self.recorder.write():
-                for file_name, result, bodies in prepared:
-                    assert result.course is not None
-                    name, cid = file_name, result.course.course_id
-                    if cid in seen or self.recorder.course_row(cid) is not None:
-                        raise RecordConflict(cid)
-                    seen.add(cid)
-                    self._insert_course(result.course, bodies, synthetic)
-        except RecordConflict:  # stored before, given twice, or by another writer meanwhile
-            raise CourseExists(f"{name}: course {cid} is already in {self.path}", course_id=cid) from None
-        return [
-            ImportResult(file=name, course_id=result.course.course_id, events=len(result.course.history),
-                         skipped=list(result.rejected), state=result.course.state)
-            for name, result, _ in prepared if result.course is not None
-        ]
-
-    def import_many(
-        self,
-        sources: Iterable[Source],
-        *,
-        synthetic: bool = False,
-    ) -> list[str]:
-        """Store many courses in one transaction (all or none); return their ids in order.
-
-        Each source is a :class:`~iptflow.Course` (its accepted history is stored as it is), a
-        sequence of events (replayed: any rejection raises
-        :class:`~iptflow.errors.EventRejected`), or a course file path (as
-        :meth:`import_course_file` without ``skip_rejected``). A course id already stored,
-        or given twice, raises :class:`CourseExists`. A source that is none of these, an empty
-        sequence, or a course whose events cannot be stored as JSON text raises
-        :class:`ImportRefused` naming its ``position`` (0-based).
-        """
-        if isinstance(sources, str | bytes | Mapping) or not isinstance(sources, Iterable):
-            raise InvalidArgument(
-                f"sources must be an iterable of sources, got {type(sources).__name__}"
-            )
-        pending = []
-        for position, source in enumerate(sources):
-            course = course_of(source, self.registry, position)
-            try:
-                pending.append((course, encoded(course.history)))
-            except ValueError as exc:
-                raise ImportRefused(f"source {position}: not storable: {exc}",
-                                    position=position) from None
-        ids: list[str] = []
-        seen: set[str] = set()
-        cid = ""
-        try:
-            with self.recorder.write():
-                for course, bodies in pending:
-                    cid = course.course_id
-                    if cid in seen or self.recorder.course_row(cid) is not None:
-                        raise RecordConflict(cid)
-                    seen.add(cid)
-                    self._insert_course(course, bodies, synthetic)
-                    ids.append(cid)
-        except RecordConflict:  # stored before, given twice, or by another writer meanwhile
-            raise CourseExists(f"course {cid} is already in {self.path}", course_id=cid) from None
-        return ids
 
     # -- protocol migration (iptflow.store.protocol_migration) ----------------------------------
     def record_migration(

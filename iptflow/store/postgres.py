@@ -40,8 +40,10 @@ from iptflow.store.postgres_migrations import PgMigrationRecords
 from iptflow.store.postgres_schema import MIGRATIONS, MIGRATIONS_TABLE
 from iptflow.store.recorder import (
     SYNCHRONOUS,
+    UPDATE_COURSE,
     RecordConflict,
     committed,
+    course_update,
     event_row,
     insert_protocol_row,
 )
@@ -73,10 +75,7 @@ _INSERT_COURSE = (
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "ON CONFLICT (id) DO NOTHING"
 )
-_UPDATE_COURSE = (
-    "UPDATE courses SET state = %s, last_seq = %s, last_hash = %s, updated_at = %s, "
-    "sessions_held = %s, outcome_status = %s, open_reviews = %s, deviations = %s WHERE id = %s"
-)
+_UPDATE_COURSE = UPDATE_COURSE.replace("?", "%s")
 
 
 def pg_error(exc: Exception, where: str, *, waited: float = 0.0, timeout: float | None = None) -> StoreError:
@@ -436,22 +435,22 @@ class PgRecorder(PgMigrationRecords, PgSnapshotRecords, PgPageReads):
         idempotency_key: str | None,
         recorded_at: str | None,
     ) -> str:
-        """Append the next event of the (locked) course ``row`` and update the row; return the
-        event's hash. :class:`RecordConflict` when that seq or key is already stored."""
+        """As :meth:`Recorder.append_event <iptflow.store.recorder.Recorder.append_event>`;
+        the update takes (or holds) the course row's lock, so a writer that changed the row
+        first is seen. :class:`RecordConflict` when the row moved on, or that seq or key is
+        already stored."""
         course_id = row["id"]
-        seq = derived["last_seq"]
-        values = event_row(course_id, seq, body, event, row["last_hash"], idempotency_key,
-                           recorded_at)
+        values = event_row(course_id, derived["last_seq"], body, event, row["last_hash"],
+                           idempotency_key, recorded_at)
         with self.mapped():
+            updated = self.conn.execute(
+                _UPDATE_COURSE, course_update(derived, values[7], event["at"], row))
+            if updated.rowcount != 1:
+                raise RecordConflict(f"course {course_id} is no longer at event {row['last_seq']}")
             try:
                 self.conn.execute(_INSERT_EVENT, values)
             except pg_errors.UniqueViolation as exc:
                 raise RecordConflict(str(exc).splitlines()[0]) from exc
-            self.conn.execute(_UPDATE_COURSE, (
-                derived["state"], seq, values[7], event["at"], derived["sessions_held"],
-                derived["outcome_status"], derived["open_reviews"], derived["deviations"],
-                course_id,
-            ))
         return str(values[7])
 
     # -- research tables -------------------------------------------------------------------------

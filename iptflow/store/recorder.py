@@ -31,7 +31,10 @@ from iptflow.store.recorder_migrations import MigrationRecords
 from iptflow.store.snapshots import SnapshotRecords
 from iptflow.store.sql import course_filter, statement
 
-__all__ = ["SYNCHRONOUS", "RecordConflict", "Recorder", "event_row", "insert_protocol_row", "utc_now"]
+__all__ = [
+    "SYNCHRONOUS", "UPDATE_COURSE", "RecordConflict", "Recorder", "course_update", "event_row",
+    "insert_protocol_row", "utc_now",
+]
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -40,6 +43,13 @@ Row = dict[str, Any]
 _INSERT_EVENT = (
     "INSERT INTO events (course_id, seq, type, at, actor, body, prev_hash, hash, "
     "idempotency_key, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+#: A course row moved on to its next event, only where it is still at the seq and hash the
+#: writer knew (``course_update`` gives the parameters); both backends (``?`` placeholders).
+UPDATE_COURSE = (
+    "UPDATE courses SET state = ?, last_seq = ?, last_hash = ?, updated_at = ?, "
+    "sessions_held = ?, outcome_status = ?, open_reviews = ?, deviations = ? "
+    "WHERE id = ? AND last_seq = ? AND last_hash = ?"
 )
 
 
@@ -378,35 +388,24 @@ class Recorder(MigrationRecords, SnapshotRecords, PageReads):
         idempotency_key: str | None,
         recorded_at: str | None,
     ) -> str:
-        """Append the next event of the course whose current row is ``row`` and update that row
-        to ``derived``; return the event's hash. Raises :class:`RecordConflict` when another
-        writer stored that seq first."""
+        """Append the next event of the course whose row was ``row`` (``id``, ``last_seq``,
+        ``last_hash``) and update that row to ``derived``; return the event's hash. Raises
+        :class:`RecordConflict` (write nothing more: roll back) when the row is no longer at
+        that seq and hash, or another writer stored that seq first."""
         course_id = row["id"]
         seq = derived["last_seq"]
         values = event_row(
             course_id, seq, body, event, row["last_hash"], idempotency_key, recorded_at
         )
         hash_ = values[7]
+        if self.conn.execute(
+            UPDATE_COURSE, course_update(derived, hash_, event["at"], row)
+        ).rowcount != 1:
+            raise RecordConflict(f"course {course_id} is no longer at event {row['last_seq']}")
         try:
             self.conn.execute(_INSERT_EVENT, values)
         except sqlite3.IntegrityError as exc:
             raise RecordConflict(str(exc)) from exc
-        self.conn.execute(
-            "UPDATE courses SET state = ?, last_seq = ?, last_hash = ?, updated_at = ?, "
-            "sessions_held = ?, outcome_status = ?, open_reviews = ?, deviations = ? "
-            "WHERE id = ?",
-            (
-                derived["state"],
-                seq,
-                hash_,
-                event["at"],
-                derived["sessions_held"],
-                derived["outcome_status"],
-                derived["open_reviews"],
-                derived["deviations"],
-                course_id,
-            ),
-        )
         return hash_
 
     # -- research tables -------------------------------------------------------------------------
@@ -437,6 +436,18 @@ def insert_protocol_row(resolved: ResolvedProtocol) -> tuple[str, str, str, str,
         resolved.version,
         json.dumps(resolved.adaptations),
         resolved.canonical_json(),
+    )
+
+
+def course_update(
+    derived: Mapping[str, Any], hash_: str, at: str, row: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    """The parameters of :data:`UPDATE_COURSE`: the course ``row`` (``id``, ``last_seq``,
+    ``last_hash``) moved to ``derived`` at the event hashed ``hash_`` and timestamped ``at``."""
+    return (
+        derived["state"], derived["last_seq"], hash_, at, derived["sessions_held"],
+        derived["outcome_status"], derived["open_reviews"], derived["deviations"],
+        row["id"], row["last_seq"], row["last_hash"],
     )
 
 
