@@ -93,10 +93,15 @@ def stored_rows(store: Store) -> dict[str, ReportRows]:
     rec = store.recorder
     out = {r["course_id"]: ReportRows(r["course_id"], r["seq"], r["fingerprint"], r["instrument"])
            for r in rec.rows("SELECT * FROM report_courses")}
+    status = {r.id: r.outcome_status or "none" for r in store.list()}
     for r in rec.rows("SELECT * FROM report_phase_days"):
         out[r["course_id"]].phase_days[r["phase"]] = r["days"]
     for r in rec.rows("SELECT * FROM report_trajectories"):
         out[r["course_id"]].trajectory[r["phase"]] = r["pct"]
+        out[r["course_id"]].status = r["status"]
+    for course_id, rows in out.items():
+        if not rows.trajectory:  # stored with the trajectory only
+            rows.status = status[course_id]
     for r in rec.rows("SELECT * FROM report_deviations"):
         out[r["course_id"]].deviations[r["code"]] = r["n"]
     return out

@@ -56,13 +56,14 @@ class FactsTracker:
     """A course's report facts, kept up to date by :meth:`accepted` after each of its accepted
     events (``at`` as given in the event); :meth:`rows` gives them as stored."""
 
-    __slots__ = ("_base", "_course", "_ends", "_final", "_last_at", "_measures", "_pct", "_phases",
-                 "_seq")
+    __slots__ = ("_base", "_course", "_ends", "_final", "_last_at", "_measures", "_pct", "_phase",
+                 "_phases", "_seq")
 
     def __init__(self, course: Course, opened_at: str) -> None:
         """Start with the just-opened ``course`` (``opened_at``: its ``course_opened``'s ``at``)."""
         self._course = course
         self._final = course.compiled.final_states
+        self._phase = _PHASES.setdefault(course.compiled, {})  # state -> phase, per protocol
         self._phases: list[tuple[str, str]] = [(phase_of(course.compiled, course.state), opened_at)]
         self._ends: dict[str, float] = {}
         self._last_at = opened_at
@@ -79,7 +80,7 @@ class FactsTracker:
         self._seq = course.seq
         self._last_at = at
         state = course.state
-        phase = phase_of(course.compiled, state)
+        phase = self._phase.get(state) or phase_of(course.compiled, state)
         last = self._phases[-1][0]
         if state in self._final:
             if last != END:
@@ -122,8 +123,10 @@ class FactsTracker:
         for d in course.deviations:
             codes[d.code] = codes.get(d.code, 0) + 1
         baseline = course.facts.baseline
+        outcome = course.outcome
         return ReportRows(course.course_id, course.seq, course.compiled.fingerprint,
                           baseline.instrument if baseline is not None else None,
+                          outcome.status if outcome is not None else "none",
                           self.phase_days(), dict(self._ends), codes)
 
 

@@ -225,9 +225,11 @@ def m007_report_tables(db: Database) -> None:
         {"course_id": str, "phase": str, "days": float}, pk=("course_id", "phase"),
         not_null=["days"],
     )
-    db["report_trajectories"].create(
-        {"course_id": str, "phase": str, "pct": float}, pk=("course_id", "phase"),
-        not_null=["pct"],
+    # the report's medians read each phase's days in order from this index
+    db["report_phase_days"].create_index(["phase", "days"], index_name="report_phase_days_phase")
+    db["report_trajectories"].create(  # status: the course's outcome status, as in courses
+        {"course_id": str, "phase": str, "pct": float, "status": str}, pk=("course_id", "phase"),
+        not_null=["pct", "status"],
     )
     db["report_deviations"].create(
         {"course_id": str, "code": str, "n": int}, pk=("course_id", "code"), not_null=["n"],
