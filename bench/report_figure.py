@@ -16,7 +16,8 @@ course's report rows as it goes). Then, in interleaved rounds:
   as ``current + courses * per-course refresh``;
 * ``simulate``: ``write_chunk`` of ``--sim-courses`` new courses into a fresh store, with the
   report facts tracked and written (subject) and with tracking and writing replaced by no-ops
-  (baseline, same run): the simulation's extra cost per course.
+  (baseline, same run): the simulation's extra CPU cost per course (process time: wall
+  time on this shared machine varied 2x between rounds).
 
 Prints the medians (min - max); bench/RESULTS.md records runs. No verdict is asserted.
 """
@@ -73,8 +74,8 @@ class _NoTracker:
 
 
 def simulate_seconds(tmp: Path, n: int, seed: int, tracked: bool) -> float:
-    """``write_chunk`` of ``n`` new courses into a fresh store (synchronous NORMAL, as the
-    simulation opens it), with or without the report facts."""
+    """CPU seconds of ``write_chunk`` of ``n`` new courses into a fresh store (synchronous
+    NORMAL, as the simulation opens it), with or without the report facts."""
     compiled = default_registry().compile(PROTOCOL)
     spec = simulation.SimulationSpec(PROTOCOL, (), n, seed, TrajectoryModel())
     saved = simulation.FactsTracker, simulation.write_report_rows
@@ -84,9 +85,9 @@ def simulate_seconds(tmp: Path, n: int, seed: int, tracked: bool) -> float:
     db = tmp / f"sim-{seed}-{int(tracked)}.db"
     try:
         with Store.open(db, synchronous="NORMAL", clock=None, cache_size=0) as store:
-            start = time.perf_counter()
+            start = time.process_time()  # CPU: the machine's other jobs add noise to wall time
             simulation.write_chunk(store, compiled, spec, range(n))
-            return time.perf_counter() - start
+            return time.process_time() - start
     finally:
         simulation.FactsTracker, simulation.write_report_rows = saved
         db.unlink()
@@ -104,9 +105,10 @@ def measure(args: argparse.Namespace, db: Path, tmp: Path) -> dict[str, Any]:
     with Store.open(db) as store:
         courses = store.count()
     current, refresh, sim_on, sim_off = [], [], [], []
-    for r in range(args.rounds):
+    for _ in range(args.rounds):
         current.append(report_seconds(db, 0))
         refresh.append(report_seconds(db, args.stale))
+    for r in range(args.sim_rounds or args.rounds):
         sim_off.append(simulate_seconds(tmp, args.sim_courses, 1000 + r, False))
         sim_on.append(simulate_seconds(tmp, args.sim_courses, 1000 + r, True))
     per_course = [(f - c) / args.stale for f, c in zip(refresh, current, strict=True)]
@@ -134,6 +136,8 @@ def main() -> None:
     parser.add_argument("--stale", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sim-courses", type=int, default=300)
+    parser.add_argument("--sim-rounds", type=int, default=None,
+                        help="simulation rounds (default: --rounds)")
     parser.add_argument("--db", type=Path, default=None, help="reuse (or build) this store")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
