@@ -50,15 +50,24 @@ def long_initial_phase(course: Course, event: Any, max_sessions: Count = 4) -> s
     return None
 
 
+_SPANS: dict[float, timedelta] = {}  # days -> timedelta: built once per parameter value
+
+
+def _span(days: float) -> timedelta:
+    span = _SPANS.get(days)
+    if span is None:
+        span = _SPANS[days] = timedelta(days=days)
+    return span
+
+
 @check("session_gap", events=("session_held",))
 def session_gap(course: Course, event: Any, days: Days = 14) -> str | None:
-    if event.type != "session_held" or course.state not in course.protocol.acute_states:
+    sessions = course.facts.sessions
+    if (event.type != "session_held" or not sessions
+            or course.state not in course.protocol.acute_states):
         return None
-    previous = course.facts.last_session_at
-    if previous is None:
-        return None
-    gap = event.at - previous
-    if gap > timedelta(days=days):
+    gap = event.at - sessions[-1].at  # the last session's time (Facts.last_session_at)
+    if gap > _span(days):
         shown = f"{gap.total_seconds() / 86400:.1f} days"
         if float(shown.split()[0]) <= days:  # rounding would hide the excess: say it exactly
             shown = str(gap)

@@ -21,21 +21,21 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from iptflow.engine.applying import Applying, copy_event
 from iptflow.engine.events import CourseOpened
 from iptflow.engine.facts import Facts
-from iptflow.engine.jsonio import value_problem
-from iptflow.engine.machine import Route, describe_validation_error
+from iptflow.engine.jsonio import plain_copy, value_problem
+from iptflow.engine.machine import describe_validation_error
 from iptflow.engine.registry import Registry, default_registry, known_names
 from iptflow.engine.rejecting import (
     NoEventData,
     failures,
     guard_rejection,
     limit_rejection,
-    plugin_error,
 )
 from iptflow.engine.results import Accepted, Deviation, Outcome, Rejection, Result
 from iptflow.engine.snapshot import restore, snapshot_data
-from iptflow.errors import EventRejected, IptflowError, PluginError, UnknownEventType
+from iptflow.errors import EventRejected, PluginError, UnknownEventType
 from iptflow.protocol.instruments import change_pct, outcome_status
 
 if TYPE_CHECKING:
@@ -46,18 +46,7 @@ if TYPE_CHECKING:
     from iptflow.protocol.models import ResolvedProtocol
 
 
-def _copy_event(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of an event deep enough that the caller's later changes cannot reach us."""
-    out = dict(raw)
-    for k, v in out.items():
-        t = type(v)
-        if t is str or t is int:  # the common, immutable case first
-            continue
-        if isinstance(v, list):
-            out[k] = list(v)
-        elif isinstance(v, dict):
-            out[k] = dict(v)
-    return out
+_validate_opened = CourseOpened.__pydantic_validator__.validate_python  # model_validate's core
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +68,7 @@ class Replayed:
         return None if self.result.ok else self.result  # type: ignore[return-value]
 
 
-class Course:
+class Course(Applying):
     """One course. Create it with :meth:`open`; change it only with :meth:`apply`."""
 
     __slots__ = ("_compiled", "state", "seq", "facts", "deviations", "history", "_notify",
@@ -132,11 +121,12 @@ class Course:
                 "the course was never opened: its first event must be course_opened",
                 event_type=etype if isinstance(etype, str) else None,
             )
-        problem = value_problem(raw)
+        owned = plain_copy(raw) if type(raw) is dict else None
+        problem = value_problem(raw) if owned is None else None
         if problem is not None:
             return None, limit_rejection("course_opened", problem)
         try:
-            opened = CourseOpened.model_validate(dict(raw))
+            opened = _validate_opened(raw if type(raw) is dict else dict(raw))
         except ValidationError as exc:
             return None, Rejection(
                 "invalid_event", describe_validation_error(exc, "course_opened"), "course_opened"
@@ -148,7 +138,7 @@ class Course:
         failed = failures(compiled.open_requires, course, opened)
         if failed:
             return None, guard_rejection("course_opened", failed)
-        course.history.append(_copy_event(raw))
+        course.history.append(owned if owned is not None else copy_event(raw))
         result = Accepted(1, "course_opened", course.state, None)
         if course._notify:
             registry.notify_event_accepted(course, opened, result)
@@ -366,134 +356,3 @@ class Course:
 
     def __repr__(self) -> str:
         return f"<Course {self.course_id!r} {self.protocol.id} state={self.state} seq={self.seq}>"
-
-    # -- applying ----------------------------------------------------------------------------
-    def apply(self, raw: Mapping[str, Any]) -> Accepted | Rejection:
-        """Apply one event. Returns :class:`Accepted` or a :class:`Rejection` (nothing changed).
-
-        Checks run in SPEC order: ``course_closed``, ``invalid_event``, ``not_allowed``,
-        ``out_of_order``, ``guard_failed``.
-        """
-        compiled = self._compiled
-        etype = raw.get("type") if type(raw) is dict or isinstance(raw, Mapping) else None
-        etype = etype if type(etype) is str or isinstance(etype, str) else None
-        if self.state in compiled.final_states:
-            return Rejection("course_closed", self._closed_message(), etype)
-        problem = value_problem(raw) if isinstance(raw, Mapping) else None
-        if problem is not None:  # too deep, a number too large, a lone surrogate
-            return limit_rejection(etype, problem)
-        event = compiled.parse(raw)
-        if isinstance(event, str):
-            return Rejection("invalid_event", event, etype)
-        assert etype is not None
-        event_type = compiled.event_types[etype]
-        if event_type.check is not None:
-            try:
-                problem = event_type.check(self, event)
-            except Exception as exc:  # a plugin's check failed: name it; nothing has changed
-                raise plugin_error(compiled, etype, "check", exc) from exc
-            if problem:
-                return Rejection("invalid_event", problem, etype)
-        route = compiled.route(self.state, etype, self.facts)
-        if route is None:
-            return Rejection("not_allowed", self._not_allowed_message(etype), etype)
-        last_at = self.facts.last_at
-        if last_at is not None and event.at < last_at:
-            return Rejection(
-                "out_of_order",
-                f"{etype} at {raw['at']} is earlier than the last accepted event "
-                f"({last_at.isoformat()})",
-                etype,
-            )
-        failed = failures(route.requires, self, event)
-        if failed:
-            return guard_rejection(etype, failed)
-        accepted_events = len(self.history)
-        try:
-            return self._accept(raw, event, etype, route)
-        except Exception as exc:
-            del self.history[accepted_events:]  # an observer may fail after the event was logged
-            self._restore()
-            if isinstance(exc, IptflowError):
-                raise
-            raise plugin_error(compiled, etype, "effect", exc) from exc
-
-    def _accept(self, raw: Mapping[str, Any], event: Any, etype: str, route: Route) -> Accepted:
-        compiled = self._compiled
-        facts = self.facts
-        previous = self.state
-        seq = self.seq + 1
-        raised = []
-        for chk in compiled.checks_for[etype]:
-            try:
-                msg = chk.fn(self, event, **chk.params)
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin {chk.plugin}: deviation check {chk.code!r} raised "
-                    f"{type(exc).__name__}: {exc}",
-                    plugin=chk.plugin,
-                    hook="register_deviation_checks",
-                ) from exc
-            if msg:
-                raised.append(Deviation(chk.code, msg, seq, etype, event.at))
-        self.seq = seq
-        effect = compiled.event_types[etype].effect
-        before = frozenset(facts.open_reviews)
-        if effect is not None:
-            effect(self, event)
-        key = (etype, previous)
-        facts.event_counts[key] = facts.event_counts.get(key, 0) + 1
-        if etype in compiled.task_events:
-            facts.tasks.add(etype)
-        for review in compiled.review_openers.get(etype, ()):
-            facts.open_reviews.add(review)
-        for review in compiled.review_closers.get(etype, ()):
-            facts.open_reviews.discard(review)
-        if before != facts.open_reviews:
-            opened = tuple(sorted(facts.open_reviews - before))
-            closed = tuple(sorted(before - facts.open_reviews))
-        else:
-            opened = closed = ()
-        facts.last_at = event.at
-        if raised:
-            self.deviations.extend(raised)
-        if route.dest is not None:
-            compiled.step(self, etype, route)
-            if self._notify:
-                compiled.registry.notify_state_changed(self, previous, self.state, etype)
-        if self._rebuild is None:
-            self.history.append(_copy_event(raw))
-        result = Accepted(seq, etype, self.state, previous, tuple(raised), opened, closed)
-        if self._notify:
-            compiled.registry.notify_event_accepted(self, event, result)
-        return result
-
-    def keep_no_history(self, rebuild: Callable[[], Course]) -> None:
-        """Keep no accepted events from now on (a long replay that can read them again):
-        ``history`` is emptied and stays empty. Undoing an event a plugin failed on then
-        takes ``rebuild()``, the course as it was before that event, instead of replaying
-        ``history``."""
-        self.history.clear()
-        self._rebuild = rebuild
-
-    def _restore(self) -> None:
-        """Undo a partly applied event by rebuilding from the accepted history."""
-        if self._rebuild is not None:
-            fresh: Course | None = self._rebuild()
-        elif self._base is not None:  # restored from a snapshot: it and the events since
-            fresh = Course.from_snapshot(self._compiled, self._base)
-            fresh._notify = False
-            for raw in self.history:
-                fresh.apply(raw)
-        else:
-            fresh = Course.replay(
-                self.history, self._compiled.registry, notify=False, compiled=self._compiled
-            ) if self.history else None
-        if fresh is None:  # pragma: no cover - a course always has its opening event
-            return
-        self._compiled = fresh._compiled
-        self.state = fresh.state
-        self.seq = fresh.seq
-        self.facts = fresh.facts
-        self.deviations = fresh.deviations
-        self.history = fresh.history

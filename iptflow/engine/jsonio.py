@@ -24,6 +24,7 @@ __all__ = [
     "MAX_NESTING",
     "JSONLimitError",
     "nesting_exceeds",
+    "plain_copy",
     "strict_loads",
     "value_problem",
 ]
@@ -131,34 +132,61 @@ def value_problem(value: Any) -> str | None:
 _SCALARS = (float, bool, type(None))
 
 
-def _plainly_within_limits(event: dict[Any, Any]) -> bool:
-    """The common case, decided without walking paths: an object of ASCII keys whose values are
-    ASCII strings, integers within the limits, other scalars, or lists of those. ``False``
-    means "look closely" (:func:`value_problem` walks it), never "too large"."""
+def plain_copy(event: dict[Any, Any]) -> dict[Any, Any] | None:
+    """A copy of ``event`` (its lists copied too) when it is plainly within the limits, the
+    common case decided without walking paths: an object of ASCII keys whose values are ASCII
+    strings, integers within the limits, other scalars, lists of those, or objects of those
+    (one level: a course_opened's patient). ``None`` means
+    "look closely" (:func:`value_problem` walks it), never "too large". The engine keeps the
+    copy as the event it accepted, so the one pass does both."""
+    out = dict(event)
     for key, v in event.items():
         if type(key) is not str or not key.isascii():
-            return False
+            return None
         kind = type(v)
         if kind is str:
             if not v.isascii():
-                return False
+                return None
         elif kind is int:
             if not -MAX_INTEGER <= v <= MAX_INTEGER:
-                return False
+                return None
         elif kind is list:
             for x in v:
                 t = type(x)
                 if t is str:
                     if not x.isascii():
-                        return False
+                        return None
                 elif t is int:
                     if not -MAX_INTEGER <= x <= MAX_INTEGER:
-                        return False
+                        return None
                 elif t not in _SCALARS:
-                    return False
+                    return None
+            out[key] = list(v)
+        elif kind is dict:
+            if not all(map(_plain_item, v.items())):
+                return None
+            out[key] = dict(v)
         elif kind not in _SCALARS:
-            return False
-    return True
+            return None
+    return out
+
+
+def _plain_item(item: tuple[Any, Any]) -> bool:
+    """An object's member is plain: an ASCII key and an ASCII string, an integer within the
+    limits or another scalar."""
+    key, x = item
+    if type(key) is not str or not key.isascii():
+        return False
+    t = type(x)
+    if t is str:
+        return x.isascii()
+    if t is int:
+        return -MAX_INTEGER <= x <= MAX_INTEGER
+    return t in _SCALARS
+
+
+def _plainly_within_limits(event: dict[Any, Any]) -> bool:
+    return plain_copy(event) is not None
 
 
 def _lone_surrogate(text: str) -> str | None:

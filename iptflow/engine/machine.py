@@ -82,6 +82,25 @@ class BoundCheck:
     events: frozenset[str] | None = None  # the only event types it raises on (None: any)
 
 
+class EventPlan:
+    """What accepting one event type involves, gathered once per compiled protocol so that a
+    course looks it up once per event: the type's ``check`` and ``effect``, the deviation
+    checks that apply to it (in protocol order), whether it is a task, the reviews it opens
+    and closes."""
+
+    __slots__ = ("check", "effect", "checks", "task", "opens", "closes", "reviews")
+
+    def __init__(self, event_type: EventType, checks: tuple[BoundCheck, ...], task: bool,
+                 opens: tuple[str, ...], closes: tuple[str, ...]) -> None:
+        self.check = event_type.check
+        self.effect = event_type.effect
+        self.checks = checks
+        self.task = task
+        self.opens = opens
+        self.closes = closes
+        self.reviews = bool(opens or closes)
+
+
 def when_holds(facts: Any, when: tuple[tuple[str, str], ...]) -> bool:
     """Whether a course's facts meet a route's ``when`` conditions (e.g. format = group)."""
     return all(getattr(facts, attr, None) == value for attr, value in when)
@@ -146,6 +165,17 @@ class CompiledProtocol:
         self.adapter: TypeAdapter[Event] = TypeAdapter(union)
         self._validate = self.adapter.validator.validate_python  # the adapter's, minus a wrapper
         self.machine = self._build_machine()
+        self.plans = {
+            name: EventPlan(et, self.checks_for[name], name in self.task_events,
+                            self.review_openers.get(name, ()), self.review_closers.get(name, ()))
+            for name, et in self.event_types.items()
+        }
+        # what route() decides without looking at a course: the state's only route for an
+        # event when it has no ``when`` (conditional routes come first, so it is the first)
+        self.direct: dict[str, dict[str, Route]] = {
+            state: {event: routes[0] for event, routes in events.items() if not routes[0].when}
+            for state, events in self.allowed.items()
+        }
 
     # -- building ----------------------------------------------------------------------------
     def _validate_references(self) -> None:
@@ -223,6 +253,10 @@ class CompiledProtocol:
             return f"unknown event type {etype!r} for protocol {self.protocol.id}" + (
                 f" with {', '.join(self.protocol.adaptations)}" if self.protocol.adaptations else ""
             )
+        return self.parse_known(raw, etype)
+
+    def parse_known(self, raw: dict[str, Any], etype: str) -> Event | str:
+        """:meth:`parse` for a dict whose ``type`` is ``etype``, a type of this protocol."""
         try:
             return self._validate(raw)
         except ValidationError as exc:

@@ -47,7 +47,7 @@ def failures(
     out: list[tuple[str, str]] = []
     for r in requires:
         try:
-            failed = r.fn(course, event, **r.params)
+            failed = r.fn(course, event, **r.params) if r.params else r.fn(course, event)
         except Exception as exc:  # a plugin's guard failed: name it, change nothing
             raise r.error(exc) from exc
         if failed:

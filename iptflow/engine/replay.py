@@ -114,7 +114,7 @@ def read_lines(path: Path | str) -> Iterator[Line]:
         handle.close()
 
 
-@dataclass
+@dataclass(slots=True)
 class TimelineEntry:
     line: int
     event_type: str | None
@@ -272,7 +272,8 @@ def replay_lines(
         if reread is not None:
             course.keep_no_history(_rebuilder(reread, registry, course, at_line))
     sink = on_entry if reread is not None else result.timeline.append
-    _record(result, first, opening, course, sink)
+    titles = {name: r.title for name, r in course.protocol.reviews.items()} if course else {}
+    _record(result, first, opening, course, sink, titles)
     for line in it:
         at_line[0] = line.number
         if line.expect is not None:
@@ -289,7 +290,7 @@ def replay_lines(
             )
         else:
             outcome = course.apply(line.event)
-        _record(result, line, outcome, course, sink)
+        _record(result, line, outcome, course, sink, titles)
     if course is not None:
         result.state = course.state
         result.sessions_held = course.sessions_held
@@ -327,7 +328,8 @@ def _rebuilder(
 
 
 def _record(
-    result: ReplayResult, line: Line, outcome: Any, course: Course | None, on_entry: Entry | None
+    result: ReplayResult, line: Line, outcome: Any, course: Course | None, on_entry: Entry | None,
+    titles: dict[str, str],
 ) -> None:
     entry = TimelineEntry(
         line.number,
@@ -342,7 +344,6 @@ def _record(
             result.deviations.append(item)
             entry.deviations.append(item)
         if on_entry is not None and course is not None and line.event is not None:
-            titles = {name: r.title for name, r in course.protocol.reviews.items()}
             entry.note = event_note(line.event, outcome.opened_reviews, outcome.closed_reviews,
                                     titles)
         if line.expect_error is not None:
