@@ -1,6 +1,7 @@
 """Bulk paths (issue 16, deliverable 4), measured by hand: ``python bench/bulk_paths.py [--quick]``.
 
-* ``course import --batch N``: ``Store.import_course_files`` (one transaction for all files),
+* ``course import --batch N``: ``Store.import_course_files`` (one transaction for all files; also
+  with ``workers=2``, ``--workers 2``: the files replayed in two forked processes),
   ``Store.import_course_file`` per file (``--batch 1``) and replaying the files without writing,
   each against reading the same files and one raw ``executemany`` of the same rows in one
   transaction (WAL, synchronous=FULL); rounds interleaved, a fresh database each.
@@ -12,6 +13,7 @@ Prints one JSON object (medians of the rounds).
 
 from __future__ import annotations
 
+import inspect
 import json
 import statistics
 import sys
@@ -37,16 +39,20 @@ def import_batches(rounds: int, n_courses: int) -> dict[str, object]:
         paths = workload.write_course_files(root / "files", courses)
         names = [str(p) for p in paths]
         count = iter(range(10_000))
-        seconds: dict[str, list[float]] = {k: [] for k in ("batch", "per_file", "replay_only", "raw")}
+        parallel = "workers" in inspect.signature(Store.import_course_files).parameters
+        kinds = ("batch", "batch_2_workers", "per_file", "replay_only", "raw")
+        seconds: dict[str, list[float]] = {k: [] for k in kinds if parallel or k != "batch_2_workers"}
         for r in range(rounds + 1):  # round 0 warms up
-            stores = [Store.open(root / f"s{next(count)}.db", registry=registry) for _ in range(2)]
+            stores = [Store.open(root / f"s{next(count)}.db", registry=registry) for _ in range(3)]
             raw = baseline.RawSQLite(root / f"r{next(count)}.db")
             runs = {
                 "raw": lambda raw=raw: raw.insert_many(baseline.rows_of_files(paths)),
                 "batch": lambda s=stores[0]: s.import_course_files(names),
+                "batch_2_workers": lambda s=stores[2]: s.import_course_files(names, workers=2),
                 "per_file": lambda s=stores[1]: [s.import_course_file(n) for n in names],
                 "replay_only": lambda: [replay_file(n, registry) for n in names],
             }
+            runs = {k: v for k, v in runs.items() if k in seconds}
             order = list(runs) if r % 2 else list(runs)[::-1]
             took = {k: timed(runs[k]) for k in order}
             for s in stores:
@@ -57,7 +63,7 @@ def import_batches(rounds: int, n_courses: int) -> dict[str, object]:
                     seconds[k].append(v)
     med = {k: statistics.median(v) for k, v in seconds.items()}
     ratio = {k: round(statistics.median([a / b for a, b in zip(seconds[k], seconds["raw"], strict=True)]), 2)
-             for k in ("batch", "per_file", "replay_only")}
+             for k in seconds if k != "raw"}
     return {"files": len(paths), "events": events, "rounds": rounds,
             "us_per_event": {k: round(v / events * 1e6, 2) for k, v in med.items()},
             "ratio_to_raw_executemany": ratio}

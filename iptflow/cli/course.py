@@ -296,15 +296,18 @@ def export(
 )
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
               help="Files stored per transaction: a batch is imported whole or not at all.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes that replay the files of a batch (with --batch; from 32 files).")
 @db_option
 @json_option
 @progress_option
 def import_(
-    files: tuple[str, ...], synthetic: bool, skip_rejected: bool, batch: int, db_path: str,
-    as_json: bool, progress_choice: bool | None,
+    files: tuple[str, ...], synthetic: bool, skip_rejected: bool, batch: int, workers: int,
+    db_path: str, as_json: bool, progress_choice: bool | None,
 ) -> None:
     """Import course files into the store, each in its own transaction (--batch N: N files
-    per transaction, all of them or none).
+    per transaction, all of them or none; --workers N: the files of a batch are replayed in N
+    processes).
 
     A file is refused (nothing stored) if it replays with an unexpected rejection or a failed
     expectation, unless --skip-rejected; with --batch, so is the rest of its batch, and the
@@ -320,17 +323,19 @@ def import_(
                 bar.update(1)
         for start in range(0, len(files) if batch > 1 else 0, batch):
             chunk = files[start:start + batch]
-            status = max(status, _import_batch(store, chunk, synthetic, skip_rejected, as_json))
+            status = max(status, _import_batch(store, chunk, synthetic, skip_rejected, as_json,
+                                               workers))
             bar.update(len(chunk))
     raise SystemExit(status)
 
 
 def _import_batch(store: Store, paths: tuple[str, ...], synthetic: bool, skip_rejected: bool,
-                  as_json: bool) -> int:
+                  as_json: bool, workers: int = 1) -> int:
     """Import files in one transaction and print what happened; the exit status as
     :func:`_import_one`. A refused file is named with the batch it held back."""
     try:
-        results = store.import_course_files(paths, synthetic=synthetic, skip_rejected=skip_rejected)
+        results = store.import_course_files(paths, synthetic=synthetic, skip_rejected=skip_rejected,
+                                            workers=workers)
     except (ImportRefused, CourseExists) as exc:  # a file is fine, its course is refused
         status, message = 1, exc.message
     except StoreError:

@@ -38,13 +38,19 @@ def encode_event(event: Mapping[str, Any]) -> str:
     return _ENCODER.encode(dict(event))  # json.dumps with these options, without a new encoder
 
 
-def encoded(events: Iterable[Mapping[str, Any]]) -> list[tuple[str, Mapping[str, Any]]]:
+def encoded(
+    events: Iterable[Mapping[str, Any]], *, checked: bool = False
+) -> list[tuple[str, Mapping[str, Any]]]:
     """Events as ``(stored body, event)`` pairs, as ``Recorder.insert_course`` takes them.
-    Raises ValueError naming the event (1-based) that is not storable."""
+    Raises ValueError naming the event (1-based) that is not storable. ``checked``: the
+    engine accepted every event (a course's own history), so they are known to be within the
+    JSON limits and only encoded."""
     out = []
+    encode = _ENCODER.encode
     for seq, event in enumerate(events, start=1):
         try:
-            out.append((encode_event(event), event))
+            out.append((encode(event if type(event) is dict else dict(event)) if checked
+                        else encode_event(event), event))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"event {seq}: {exc}") from None
     return out

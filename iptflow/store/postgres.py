@@ -17,7 +17,6 @@ transaction. ``timeout`` is PostgreSQL's ``lock_timeout``: a lock held longer ra
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -38,18 +37,18 @@ from iptflow.store.migrations import KNOWN_MIGRATIONS
 from iptflow.store.pages import PgPageReads
 from iptflow.store.postgres_migrations import PgMigrationRecords
 from iptflow.store.postgres_schema import MIGRATIONS, MIGRATIONS_TABLE
-from iptflow.store.recorder import (
-    SYNCHRONOUS,
+from iptflow.store.recorder import SYNCHRONOUS, RecordConflict, committed
+from iptflow.store.snapshots import PgSnapshotRecords
+from iptflow.store.sql import course_filter, statement
+from iptflow.store.urls import display_url
+from iptflow.store.write_rows import (
     UPDATE_COURSE,
-    RecordConflict,
-    committed,
+    CourseRows,
+    course_rows,
     course_update,
     event_row,
     insert_protocol_row,
 )
-from iptflow.store.snapshots import PgSnapshotRecords
-from iptflow.store.sql import course_filter, statement
-from iptflow.store.urls import display_url
 
 try:  # the optional extra: the SQLite store works without it
     import psycopg
@@ -389,41 +388,46 @@ class PgRecorder(PgMigrationRecords, PgSnapshotRecords, PgPageReads):
         idempotency_key: str | None,
         recorded_at: str | None,
     ) -> str:
-        """Insert a new course (row, adaptations, events) in one pipeline (one round trip for
-        a short course; a long one's events go through ``COPY``); return its last hash.
-        :class:`RecordConflict` when another writer created the course first."""
-        prev = resolved.fingerprint
-        rows = []
-        for seq, (body, event) in enumerate(events, start=1):
-            key = idempotency_key if seq == 1 else None
-            rows.append(event_row(course_id, seq, body, event, prev, key, recorded_at))
-            prev = rows[-1][7]
-        course = (
-            course_id, resolved.fingerprint, resolved.id, resolved.version,
-            json.dumps(resolved.adaptations), course_format, derived["state"],
-            derived["last_seq"], prev, events[0][1]["at"], events[-1][1]["at"],
-            1 if synthetic else 0, derived["sessions_held"], derived["outcome_status"],
-            derived["open_reviews"], derived["deviations"],
-        )
-        adaptations = [(course_id, a) for a in resolved.adaptations]
+        """Insert a new course (row, adaptations, events: :func:`course_rows`) in one
+        pipeline (one round trip for a short course; a long one's events go through ``COPY``);
+        return its last hash. :class:`RecordConflict` when another writer created it first."""
+        rows = course_rows(course_id, resolved, course_format, derived, events, synthetic=synthetic,
+                           idempotency_key=idempotency_key, recorded_at=recorded_at)
+        self._insert_rows(rows)
+        return rows.last_hash
+
+    def insert_courses(self, protocols: Sequence[tuple[Any, ...]], courses: Sequence[CourseRows]) -> None:
+        """As :meth:`Recorder.insert_courses <iptflow.store.recorder.Recorder.insert_courses>`
+        (a course stored before, given twice or created meanwhile by another writer is
+        :class:`RecordConflict` naming it)."""
+        with self.mapped(), self.conn.cursor() as cur:
+            cur.executemany("INSERT INTO protocols (fingerprint, protocol_id, version, adaptations, "
+                            "resolved) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (fingerprint) DO NOTHING",
+                            protocols)
+        self._written.update(row[0] for row in protocols)
+        for rows in courses:
+            self._insert_rows(rows)
+
+    def _insert_rows(self, rows: CourseRows) -> None:
+        course_id = rows.course[0]
         with self.mapped():
             try:
                 with self.conn.pipeline(), self.conn.cursor() as cur:
-                    inserted = self.conn.execute(_INSERT_COURSE, course)
-                    if adaptations:
+                    inserted = self.conn.execute(_INSERT_COURSE, rows.course)
+                    if rows.adaptations:
                         cur.executemany("INSERT INTO course_adaptations (course_id, adaptation) "
-                                        "VALUES (%s, %s)", adaptations)
-                    if len(rows) <= _PIPELINED:
-                        cur.executemany(_INSERT_EVENT, rows)
+                                        "VALUES (%s, %s)", rows.adaptations)
+                    if len(rows.events) <= _PIPELINED:
+                        cur.executemany(_INSERT_EVENT, rows.events)
                 if inserted.rowcount == 0:
-                    raise RecordConflict(f"course {course_id} was created by another writer")
+                    raise RecordConflict(f"course {course_id} was created by another writer",
+                                         course_id=course_id)
             except pg_errors.UniqueViolation as exc:  # its events collided with the other's
-                raise RecordConflict(str(exc).splitlines()[0]) from exc
-            if len(rows) > _PIPELINED:
+                raise RecordConflict(str(exc).splitlines()[0], course_id=course_id) from exc
+            if len(rows.events) > _PIPELINED:
                 with self.conn.cursor() as cur, cur.copy(_COPY_EVENTS) as copy:
-                    for row in rows:
+                    for row in rows.events:
                         copy.write_row(row)
-        return prev
 
     def append_event(
         self,

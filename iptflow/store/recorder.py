@@ -24,33 +24,30 @@ from sqlite_utils import Database
 from iptflow.protocol.models import ResolvedProtocol
 from iptflow.store.connection import check_schema, connect, store_error
 from iptflow.store.errors import DamagedStore, InvalidArgument, StoreReadOnly
-from iptflow.store.hashing import event_hash
 from iptflow.store.migrations import migrations
 from iptflow.store.pages import PageReads
 from iptflow.store.recorder_migrations import MigrationRecords
 from iptflow.store.snapshots import SnapshotRecords
 from iptflow.store.sql import course_filter, statement
+from iptflow.store.write_rows import (
+    INSERT_COURSE,
+    INSERT_EVENT,
+    UPDATE_COURSE,
+    CourseRows,
+    course_rows,
+    course_update,
+    event_row,
+    insert_protocol_row,
+)
 
 __all__ = [
-    "SYNCHRONOUS", "UPDATE_COURSE", "RecordConflict", "Recorder", "course_update", "event_row",
-    "insert_protocol_row", "utc_now",
+    "SYNCHRONOUS", "UPDATE_COURSE", "CourseRows", "RecordConflict", "Recorder", "committed",
+    "course_rows", "course_update", "event_row", "insert_protocol_row", "utc_now",
 ]
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 Row = dict[str, Any]
-
-_INSERT_EVENT = (
-    "INSERT INTO events (course_id, seq, type, at, actor, body, prev_hash, hash, "
-    "idempotency_key, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-#: A course row moved on to its next event, only where it is still at the seq and hash the
-#: writer knew (``course_update`` gives the parameters); both backends (``?`` placeholders).
-UPDATE_COURSE = (
-    "UPDATE courses SET state = ?, last_seq = ?, last_hash = ?, updated_at = ?, "
-    "sessions_held = ?, outcome_status = ?, open_reviews = ?, deviations = ? "
-    "WHERE id = ? AND last_seq = ? AND last_hash = ?"
-)
 
 
 def utc_now() -> str:
@@ -73,7 +70,12 @@ def _mapped(method: Callable[..., _T]) -> Callable[..., _T]:
 
 
 class RecordConflict(Exception):
-    """A lost race on the (course_id, seq) primary key: another writer stored that seq first."""
+    """A lost race: another writer stored that seq (or course) first, or the course row moved
+    on; ``course_id`` names the course when the writer knows it."""
+
+    def __init__(self, message: str, *, course_id: str | None = None) -> None:
+        super().__init__(message)
+        self.course_id = course_id
 
 
 @contextmanager
@@ -335,47 +337,45 @@ class Recorder(MigrationRecords, SnapshotRecords, PageReads):
         recorded_at: str | None,
     ) -> str:
         """Insert a new course: its row, its adaptations and its events ``(body, event)``,
-        hash-chained from the protocol's fingerprint; return the last event's hash.
+        hash-chained from the protocol's fingerprint (:func:`course_rows`); return the last
+        event's hash.
 
         ``derived`` holds the course row's derived columns (see ``loading.derived_columns``);
         ``idempotency_key`` belongs to the first event.
         """
-        self.conn.execute(
-            "INSERT INTO courses (id, fingerprint, protocol_id, protocol_version, adaptations, "
-            "format, state, last_seq, last_hash, created_at, updated_at, synthetic, sessions_held, "
-            "outcome_status, open_reviews, deviations) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)",
-            (
-                course_id,
-                resolved.fingerprint,
-                resolved.id,
-                resolved.version,
-                json.dumps(resolved.adaptations),
-                course_format,
-                derived["state"],
-                derived["last_seq"],
-                events[0][1]["at"],
-                events[-1][1]["at"],
-                1 if synthetic else 0,
-                derived["sessions_held"],
-                derived["outcome_status"],
-                derived["open_reviews"],
-                derived["deviations"],
-            ),
-        )
+        rows = course_rows(course_id, resolved, course_format, derived, events,
+                           synthetic=synthetic, idempotency_key=idempotency_key,
+                           recorded_at=recorded_at)
+        self._insert_rows([rows])
+        return rows.last_hash
+
+    @_mapped
+    def insert_courses(self, protocols: Sequence[tuple[Any, ...]], courses: Sequence[CourseRows]) -> None:
+        """Insert new courses (each :func:`course_rows`) and the protocol rows
+        (:func:`insert_protocol_row`) they need, with one statement per table; raise
+        :class:`RecordConflict` (its ``course_id``: the first in order) when a course is already
+        stored or given twice, before writing anything."""
+        ids = [c.course[0] for c in courses]
+        taken = {r[0] for r in self.conn.execute(
+            "SELECT id FROM courses WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))}
+        seen: set[str] = set()
+        for course_id in ids:
+            if course_id in taken or course_id in seen:
+                raise RecordConflict(f"course {course_id} is already stored", course_id=course_id)
+            seen.add(course_id)
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO protocols (fingerprint, protocol_id, version, adaptations, "
+            "resolved) VALUES (?, ?, ?, ?, ?)", protocols)
+        self._insert_rows(courses)
+
+    def _insert_rows(self, courses: Sequence[CourseRows]) -> None:
+        """The rows of new courses, one executemany per table (events after their courses)."""
+        self.conn.executemany(INSERT_COURSE, [c.course for c in courses])
         self.conn.executemany(
             "INSERT INTO course_adaptations (course_id, adaptation) VALUES (?, ?)",
-            [(course_id, a) for a in resolved.adaptations],
+            [a for c in courses for a in c.adaptations],
         )
-        prev = resolved.fingerprint
-        rows = []  # hash-chained first, then written with one executemany
-        for seq, (body, event) in enumerate(events, start=1):
-            key = idempotency_key if seq == 1 else None
-            rows.append(event_row(course_id, seq, body, event, prev, key, recorded_at))
-            prev = rows[-1][7]
-        self.conn.executemany(_INSERT_EVENT, rows)
-        self.conn.execute("UPDATE courses SET last_hash = ? WHERE id = ?", (prev, course_id))
-        return prev
+        self.conn.executemany(INSERT_EVENT, [e for c in courses for e in c.events])
 
     @_mapped
     def append_event(
@@ -403,7 +403,7 @@ class Recorder(MigrationRecords, SnapshotRecords, PageReads):
         ).rowcount != 1:
             raise RecordConflict(f"course {course_id} is no longer at event {row['last_seq']}")
         try:
-            self.conn.execute(_INSERT_EVENT, values)
+            self.conn.execute(INSERT_EVENT, values)
         except sqlite3.IntegrityError as exc:
             raise RecordConflict(str(exc)) from exc
         return hash_
@@ -426,51 +426,3 @@ class Recorder(MigrationRecords, SnapshotRecords, PageReads):
     @_mapped
     def simulation_runs(self) -> list[Row]:
         return self.rows("SELECT * FROM simulation_runs ORDER BY run")
-
-
-def insert_protocol_row(resolved: ResolvedProtocol) -> tuple[str, str, str, str, str]:
-    """A protocols row: fingerprint, id, version, adaptations (JSON list), canonical JSON."""
-    return (
-        resolved.fingerprint,
-        resolved.id,
-        resolved.version,
-        json.dumps(resolved.adaptations),
-        resolved.canonical_json(),
-    )
-
-
-def course_update(
-    derived: Mapping[str, Any], hash_: str, at: str, row: Mapping[str, Any]
-) -> tuple[Any, ...]:
-    """The parameters of :data:`UPDATE_COURSE`: the course ``row`` (``id``, ``last_seq``,
-    ``last_hash``) moved to ``derived`` at the event hashed ``hash_`` and timestamped ``at``."""
-    return (
-        derived["state"], derived["last_seq"], hash_, at, derived["sessions_held"],
-        derived["outcome_status"], derived["open_reviews"], derived["deviations"],
-        row["id"], row["last_seq"], row["last_hash"],
-    )
-
-
-def event_row(
-    course_id: str,
-    seq: int,
-    body: str,
-    event: Mapping[str, Any],
-    prev_hash: str,
-    idempotency_key: str | None,
-    recorded_at: str | None,
-) -> tuple[Any, ...]:
-    """An events row; its hash (chained on ``prev_hash``) is at index 7."""
-    actor = event.get("actor")
-    return (
-        course_id,
-        seq,
-        event["type"],
-        event["at"],
-        actor if isinstance(actor, str) else None,
-        body,
-        prev_hash,
-        event_hash(prev_hash, course_id, seq, body),
-        idempotency_key,
-        recorded_at,
-    )
