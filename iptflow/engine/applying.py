@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from iptflow.engine.jsonio import plain_copy, value_problem
-from iptflow.engine.machine import EventPlan, Route
+from iptflow.engine.machine import EventPlan, Route, describe_validation_error
 from iptflow.engine.rejecting import failures, guard_rejection, limit_rejection, plugin_error
 from iptflow.engine.results import Accepted, Deviation, Rejection
 from iptflow.errors import IptflowError, PluginError
@@ -102,10 +104,13 @@ class Applying:
             if problem is not None:  # too deep, a number too large, a lone surrogate
                 return limit_rejection(etype, problem)
         plan = compiled.plans.get(etype) if is_dict else None  # type: ignore[arg-type]
-        event = compiled.parse(raw) if plan is None else compiled.parse_known(raw, etype)  # type: ignore[arg-type]
-        if isinstance(event, str):
-            return Rejection("invalid_event", event, etype)
-        assert etype is not None and plan is not None
+        if plan is None:  # not a dict, or no type this protocol knows: parse says what is wrong
+            return Rejection("invalid_event", compiled.parse(raw), etype)  # type: ignore[arg-type]
+        try:
+            event = compiled.validate(raw)
+        except ValidationError as exc:
+            return Rejection("invalid_event", describe_validation_error(exc, etype), etype)
+        assert etype is not None
         if plan.check is not None:
             try:
                 problem = plan.check(self, event)

@@ -139,10 +139,13 @@ def plain_copy(event: dict[Any, Any]) -> dict[Any, Any] | None:
     (one level: a course_opened's patient). ``None`` means
     "look closely" (:func:`value_problem` walks it), never "too large". The engine keeps the
     copy as the event it accepted, so the one pass does both."""
+    try:
+        if not "".join(event).isascii():  # every key at once (TypeError: a key not a string)
+            return None
+    except TypeError:
+        return None
     out = dict(event)
     for key, v in event.items():
-        if type(key) is not str or not key.isascii():
-            return None
         kind = type(v)
         if kind is str:
             if not v.isascii():

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
 from transitions import Machine
-from transitions.core import EventData, Transition
+from transitions.core import Event as MachineEvent
+from transitions.core import EventData, State, Transition
 
 from iptflow.engine.events import Event, EventType
 from iptflow.engine.facts import Facts
@@ -71,6 +72,8 @@ class Route:
     dest: str | None
     requires: tuple[BoundRequirement, ...]
     transition: Transition | None = field(default=None, compare=False, repr=False)
+    #: the machine's source state and event for ``transition`` (what EventData needs)
+    trigger: tuple[State, MachineEvent] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +166,8 @@ class CompiledProtocol:
             else Annotated[Union[models], Field(discriminator="type")]  # noqa: UP007
         )
         self.adapter: TypeAdapter[Event] = TypeAdapter(union)
-        self._validate = self.adapter.validator.validate_python  # the adapter's, minus a wrapper
+        #: the adapter's validator minus a wrapper: the event model, or ValidationError
+        self.validate = self.adapter.validator.validate_python
         self.machine = self._build_machine()
         self.plans = {
             name: EventPlan(et, self.checks_for[name], name in self.task_events,
@@ -224,7 +228,8 @@ class CompiledProtocol:
                     if route.dest is not None:
                         machine.add_transition(event, src, route.dest)
                         transition = machine.events[event].transitions[src][-1]
-                        route = replace(route, transition=transition)
+                        trigger = (machine.get_state(src), machine.events[event])
+                        route = replace(route, transition=transition, trigger=trigger)
                     bound.append(route)
                 events[event] = tuple(bound)
         return machine
@@ -253,26 +258,19 @@ class CompiledProtocol:
             return f"unknown event type {etype!r} for protocol {self.protocol.id}" + (
                 f" with {', '.join(self.protocol.adaptations)}" if self.protocol.adaptations else ""
             )
-        return self.parse_known(raw, etype)
-
-    def parse_known(self, raw: dict[str, Any], etype: str) -> Event | str:
-        """:meth:`parse` for a dict whose ``type`` is ``etype``, a type of this protocol."""
         try:
-            return self._validate(raw)
+            return self.validate(raw)
         except ValidationError as exc:
             return describe_validation_error(exc, etype)
 
     def step(self, course: Course, event_type: str, route: Route) -> None:
         """Move a course along ``route`` (chosen by :meth:`route`, with a destination): the
         shared machine executes that route's transition, which sets ``course.state``."""
-        machine = self.machine
         transition = route.transition
-        if transition is None:  # pragma: no cover - step is only called for a destination
+        if transition is None or route.trigger is None:  # pragma: no cover - only with a dest
             raise ProtocolError(f"internal: {event_type} from {course.state} changes no state")
-        data = EventData(
-            machine.get_state(course.state), machine.events[event_type], machine, course, (), {}
-        )
-        transition.execute(data)
+        source, trigger = route.trigger  # the route's source state: the course's state
+        transition.execute(EventData(source, trigger, self.machine, course, (), {}))
 
 
 def describe_validation_error(exc: ValidationError, etype: str | None = None) -> str:

@@ -142,7 +142,7 @@ class OutcomeRule(HidesNewDefaults):
         if self.latest_at_most is not None and not latest <= self.latest_at_most:
             return False
         if self.drop_at_least is not None and not (
-            Fraction(baseline) - Fraction(latest) >= Fraction(self.drop_at_least)
+            Fraction(baseline) - Fraction(latest) >= _exact(self.drop_at_least)
         ):
             return False
         for threshold, strict in (
@@ -154,9 +154,20 @@ class OutcomeRule(HidesNewDefaults):
             if baseline == 0:
                 return False
             reduction = reduction_pct(baseline, latest)
-            if reduction < Fraction(threshold) or (strict and reduction == Fraction(threshold)):
+            exact = _exact(threshold)
+            if reduction < exact or (strict and reduction == exact):
                 return False
         return True
+
+
+_EXACT: dict[float, Fraction] = {}  # a rule's threshold as a Fraction, made once per value
+
+
+def _exact(value: float) -> Fraction:
+    exact = _EXACT.get(value)
+    if exact is None:
+        exact = _EXACT[value] = Fraction(value)
+    return exact
 
 
 class Instrument(HidesNewDefaults):
