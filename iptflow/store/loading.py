@@ -10,7 +10,7 @@ given to ``Store.import_many``, ``Store.verify``, an idempotent retry's result t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -179,19 +179,12 @@ def _from_snapshot(course_id: str, log: Sequence[LogRow], compiled: CompiledProt
 
 
 def _continue(course: Course, log: Sequence[LogRow]) -> Replayed:
-    """Apply the events of ``log`` after the restored ``course`` (observers off), as
-    :func:`replay_log` would; each body is decoded as it comes."""
-    notify, course._notify = course._notify, False
-    seq = course.seq
-    result: Result = Accepted(seq, "", course.state, None)
-    course_id = course.course_id
-    for r in log[seq:]:
-        seq += 1
-        result = course.apply(_decode(course_id, r))
-        if not result.ok:
-            break
-    course._notify = notify
-    return Replayed(course, result, seq)
+    """:func:`continue_log` for the restored ``course`` whose events after the snapshot are the
+    rows of ``log`` past its seq (decoded here; the one at the snapshot is its history's last)."""
+    course_id, seq = course.course_id, course.seq
+    rest = [_decode(course_id, r) for r in log[seq:]]
+    # loading reads only whether the rest is accepted: the event at the snapshot stays undecoded
+    return _apply_rest(course, rest, Accepted(seq, "", course.state, None))
 
 
 def _decode(course_id: str, r: LogRow) -> Any:
@@ -222,10 +215,17 @@ class _LogDecoder:
 def continue_log(course: Course, bodies: Sequence[Any]) -> Replayed:
     """Apply the events of ``bodies`` (a whole log) after the restored snapshot ``course``
     (observers off), as :func:`replay_log` would."""
+    seq = course.seq
+    last = Accepted(seq, str(bodies[seq - 1].get("type")), course.state, None)
+    return _apply_rest(course, bodies[seq:], last)
+
+
+def _apply_rest(course: Course, rest: Iterable[Any], result: Result) -> Replayed:
+    """Apply ``rest`` to ``course`` (observers off) until one is rejected; ``result``: the
+    course's last event's (the result when ``rest`` is empty)."""
     notify, course._notify = course._notify, False
     seq = course.seq
-    result: Result = Accepted(seq, str(bodies[seq - 1].get("type")), course.state, None)
-    for raw in bodies[seq:]:
+    for raw in rest:
         seq += 1
         result = course.apply(raw)
         if not result.ok:
