@@ -88,7 +88,7 @@ def missed_sessions(course: Course, event: Any, run: Count = 3) -> str | None:
 def non_response(course: Course, event: Any, min_reduction_pct: Percent = 25) -> str | None:
     facts = course.facts
     review = course.protocol.review_session
-    if event.type != "session_held" or facts.sessions_held + 1 != review:
+    if event.type != "session_held" or len(facts.sessions) + 1 != review:  # sessions_held + 1
         return None
     baseline = facts.baseline
     if baseline is None or baseline.score == 0:

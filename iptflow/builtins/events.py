@@ -180,17 +180,13 @@ def record_diagnosis(course: Course, event: DiagnosisConfirmed) -> None:
 
 def record_session(course: Course, event: SessionHeld) -> None:
     facts = course.facts
-    facts.sessions.append(
-        Session(
-            number=facts.sessions_held + 1,
-            state=course.state,
-            at=event.at,
-            techniques=list(event.techniques),
-            seq=course.seq,
-        )
-    )
-    facts.sessions_by_state[course.state] = facts.sessions_by_state.get(course.state, 0) + 1
-    if course.state in course.protocol.acute_states:
+    state = course.state
+    sessions = facts.sessions
+    # number, state, at, techniques, seq (positional: one session per session_held)
+    sessions.append(Session(len(sessions) + 1, state, event.at, list(event.techniques), course.seq))
+    by_state = facts.sessions_by_state
+    by_state[state] = by_state.get(state, 0) + 1
+    if state in course.protocol.acute_states:
         facts.acute_sessions += 1
     facts.missed_run = 0
 

@@ -197,8 +197,11 @@ def measure_recorded(
 
 @guard("session_number_next")
 def session_number_next(course: Course, event: Any) -> str | None:
-    expected = course.facts.sessions_held + 1
-    if event.number is not None and event.number != expected:
+    number = event.number
+    if number is None:
+        return None
+    expected = len(course.facts.sessions) + 1  # sessions_held + 1
+    if number != expected:
         return f"session number {event.number} given, but this is session {expected}"
     return None
 
