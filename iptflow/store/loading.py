@@ -3,6 +3,8 @@
 :func:`replay_log` is where the store replays a log (loading a course, validating events
 given to ``Store.import_many``, ``Store.verify``, an idempotent retry's result through
 :func:`stored_result`): it returns the course, or the first rejected event with its seq.
+:func:`load_log` loads a stored course (from its snapshot when it has a usable one, its
+history then decoded only when read: docs/store.md#snapshots);
 :class:`PinnedProtocols` compiles a course's protocol from the JSON it was stored as;
 :func:`derived_columns` is the summary the course row keeps per event.
 """

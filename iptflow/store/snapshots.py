@@ -8,11 +8,12 @@ A row holds the seq and the event hash it was taken at, what wrote it (the snaps
 ``format``, the ``engine`` version, the protocol ``fingerprint``), the snapshot's JSON
 ``body`` (``Course.to_snapshot()``) and a ``digest`` binding all of these to the course id.
 
-A snapshot is only a shortcut: :func:`usable_snapshot` refuses one that does not match the
-log (its seq is past the last event, or the event at its seq has another hash), whose digest
-does not match its row, that another format, engine version or protocol wrote, or whose body
-does not restore; the course is then loaded by replaying its log, exactly as without a
-snapshot. ``verify`` always replays from the first event, and reports a usable snapshot that
+A snapshot is only a shortcut: :func:`snapshot_seq` refuses one that does not match the log
+(its seq is past the last event, or the event at its seq has another hash), whose digest does
+not match its row, or that another format, engine version or protocol wrote;
+:func:`restored_course` one whose body does not restore (:func:`usable_snapshot` is both); the
+course is then loaded by replaying its log, exactly as without a snapshot. ``verify`` always
+replays from the first event, and reports a usable snapshot that
 disagrees with that replay (kind ``snapshot``).
 
 :class:`SnapshotRecords` is the SQLite recorder's part (it inherits it),
