@@ -83,7 +83,7 @@ def parse_line(text: str, number: int, name: str) -> Line | None:
             raise CourseFileError(
                 f"bad expect line: {', '.join(nulls)} cannot be null", file=name, line=number
             )
-        return Line(number, expect=data["expect"])
+        return Line(number, None, None, data["expect"])
     expect_error = None
     if "expect_error" in data:
         expect_error = data.pop("expect_error")
@@ -93,7 +93,7 @@ def parse_line(text: str, number: int, name: str) -> Line | None:
                 file=name,
                 line=number,
             )
-    return Line(number, event=data, expect_error=expect_error)
+    return Line(number, data, expect_error)
 
 
 def read_lines(path: Path | str) -> Iterator[Line]:
@@ -331,12 +331,9 @@ def _record(
     result: ReplayResult, line: Line, outcome: Any, course: Course | None, on_entry: Entry | None,
     titles: dict[str, str],
 ) -> None:
-    entry = TimelineEntry(
-        line.number,
-        outcome.event_type,
-        course.state if course else None,
-        expected_error=line.expect_error,
-    )
+    # line, event_type, state, rejection, deviations, expected_error (positional: one per line)
+    entry = TimelineEntry(line.number, outcome.event_type, course.state if course else None, None,
+                          [], line.expect_error)
     if outcome.ok:
         result.accepted += 1
         for dev in outcome.deviations:  # raised by this event (its seq)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -257,6 +258,7 @@ def _as_written(value: Number) -> str:
     return str(value)
 
 
+@lru_cache(maxsize=4096)  # an outcome asks each of its rules; 1 and 1.0 give equal Fractions
 def reduction_pct(baseline: Number, latest: Number) -> Fraction:
     """Exact percentage reduction from baseline (positive = improvement)."""
     if type(baseline) is int and type(latest) is int:  # the common case: one exact Fraction
