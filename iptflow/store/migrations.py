@@ -231,6 +231,9 @@ def m007_report_tables(db: Database) -> None:
         {"course_id": str, "phase": str, "pct": float, "status": str}, pk=("course_id", "phase"),
         not_null=["pct", "status"],
     )
+    # the report's mean trajectories read (status, phase, pct) in order from this index
+    db["report_trajectories"].create_index(["status", "phase", "pct"],
+                                           index_name="report_trajectories_status")
     db["report_deviations"].create(
         {"course_id": str, "code": str, "n": int}, pk=("course_id", "code"), not_null=["n"],
     )

@@ -71,6 +71,7 @@ M007_REPORT_TABLES = (
         status text NOT NULL,
         PRIMARY KEY (course_id, phase)
     )""",
+    "CREATE INDEX report_trajectories_status ON report_trajectories (status, phase, pct)",
     """CREATE TABLE report_deviations (
         course_id text NOT NULL,
         code text NOT NULL,
