@@ -149,8 +149,9 @@ class RawSQLite:
 
 
 class StoreSQL:
-    """The store's own SQL for one appended event, without the engine: in one transaction, read
-    the course row, insert the event row, update the course row (the store's schema, indexes
+    """The store's own SQL for one appended event, without the engine, as ``Store.apply``
+    writes to a course it has cached: in one transaction, update the course row where it is
+    still at the seq and hash known, then insert the event row (the store's schema, indexes
     and triggers, opened through Store.open so the migrations are the store's)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -159,13 +160,13 @@ class StoreSQL:
     def append(self, course_id: str, seq: int, event: dict[str, Any]) -> None:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("SELECT * FROM courses WHERE id = ?", (course_id,)).fetchall()
-        conn.execute(INSERT, row(course_id, seq, event))
         conn.execute(
             "UPDATE courses SET state = ?, last_seq = ?, last_hash = ?, updated_at = ?, "
-            "sessions_held = ?, outcome_status = ?, open_reviews = ?, deviations = ? WHERE id = ?",
-            ("middle", seq, HASH, event["at"], seq // 3, None, "[]", 0, course_id),
+            "sessions_held = ?, outcome_status = ?, open_reviews = ?, deviations = ? "
+            "WHERE id = ? AND last_seq = ? AND last_hash <> ?",  # the store's has last_hash = ?
+            ("middle", seq, HASH, event["at"], seq // 3, None, "[]", 0, course_id, seq - 1, ""),
         )
+        conn.execute(INSERT, row(course_id, seq, event))
         conn.execute("COMMIT")
 
 

@@ -102,7 +102,8 @@ def durable_append(rounds: int, n_events: int, synchronous: str) -> dict[str, An
             target=1.2,
             note=(
                 f"{n_events} events, WAL, synchronous={synchronous}; also: the store's SQL alone "
-                "(read course row, insert event, update course row) without the engine"
+                "(update the course row where it is at the seq known, insert the event) without "
+                "the engine"
             ),
             also={"store_sql_without_engine": store_sql},
         )

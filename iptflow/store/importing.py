@@ -87,6 +87,7 @@ def file_prepared(name: str, registry: Registry, options: ImportOptions, sent: s
 
 
 _WORK: tuple[Registry, ImportOptions] | None = None  # set by the parent before it forks
+_SENT: set[str] = set()  # a worker's fingerprints whose protocol rows it handed out
 
 
 def _prepare_chunk(names: list[str]) -> list[Prepared | int]:
@@ -94,7 +95,7 @@ def _prepare_chunk(names: list[str]) -> list[Prepared | int]:
     prepares that file again and raises its error there)."""
     assert _WORK is not None
     registry, options = _WORK
-    sent: set[str] = set()
+    sent = _SENT  # per worker process: each protocol row is made and handed out once
     out: list[Prepared | int] = []
     for index, name in enumerate(names):
         try:
@@ -113,6 +114,7 @@ def prepared_files(names: Sequence[str], registry: Registry, options: ImportOpti
         return [file_prepared(name, registry, options, sent) for name in names]
     global _WORK
     _WORK = (registry, options)
+    _SENT.clear()
     chunks = [list(names[i:i + CHUNK]) for i in range(0, len(names), CHUNK)]
     out: list[Prepared] = []
     try:
