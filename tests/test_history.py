@@ -20,12 +20,15 @@ _events = st.lists(st.fixed_dictionaries({"type": st.text(max_size=3), "n": st.i
 
 
 class Decoder:
-    """json.loads that counts what it decodes and refuses the text ``bad``."""
+    """json.loads that counts what it decodes, checks that it is told the event's position in
+    the stored ``texts``, and refuses the text ``bad``."""
 
-    def __init__(self) -> None:
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
         self.calls: list[int] = []
 
     def __call__(self, index: int, text: str) -> Any:
+        assert text == self.texts[index]
         self.calls.append(index)
         if text == "bad":
             raise ValueError(f"event {index + 1} is not JSON")
@@ -33,8 +36,9 @@ class Decoder:
 
 
 def _lazy(events: list[dict[str, Any]]) -> tuple[LazyHistory, Decoder]:
-    decoder = Decoder()
-    return LazyHistory([json.dumps(e) for e in events], decoder), decoder
+    texts = [json.dumps(e) for e in events]
+    decoder = Decoder(texts)
+    return LazyHistory(texts, decoder), decoder
 
 
 _ops = st.lists(
@@ -118,15 +122,18 @@ def test_nothing_is_decoded_until_an_event_is_read() -> None:
 
 
 def test_a_body_that_does_not_decode_fails_the_read_that_needs_it() -> None:
-    decoder = Decoder()
-    lazy = LazyHistory(['{"type": "a"}', "bad", '{"type": "c"}'], decoder)
+    texts = ['{"type": "a"}', "bad", '{"type": "c"}']
+    lazy = LazyHistory(texts, Decoder(texts))
     assert lazy[0] == {"type": "a"} and lazy[2] == {"type": "c"} and len(lazy) == 3
     for read in (lambda: lazy[1], lambda: list(lazy), lambda: lazy == [{}, {}, {}], lambda: lazy[:2]):
         with pytest.raises(ValueError, match="event 2 is not JSON"):
             read()
     assert lazy.pending == 1  # the failed read changed nothing
-    del lazy[1:2]
-    assert lazy == [{"type": "a"}, {"type": "c"}]
+    with pytest.raises(ValueError, match="event 2"):  # a change that moves events decodes first
+        del lazy[0]
+    assert lazy.pending == 1 and len(lazy) == 3
+    del lazy[1:]  # a tail goes without decoding
+    assert lazy == [{"type": "a"}] and lazy.pending == 0
 
 
 def test_a_copied_or_pickled_history_is_the_plain_list_of_its_events() -> None:

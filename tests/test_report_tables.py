@@ -4,7 +4,10 @@ appended, a protocol migration, a copy) are refreshed; medians of odd and even c
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -266,3 +269,15 @@ def test_a_store_without_report_tables_reports_read_only(tmp_path: Path) -> None
     with Store.open(db, readonly=True) as store:
         assert stale_count(store) == 4
         assert build_report(store) == report
+
+
+def test_the_report_bench_runs(tmp_path: Path) -> None:
+    """bench/report_figure.py smoke run (no timing asserted)."""
+    script = Path(__file__).resolve().parent.parent / "bench" / "report_figure.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--courses", "20", "--rounds", "1", "--stale", "4",
+         "--sim-courses", "4", "--workers", "1", "--db", str(tmp_path / "b.db"), "--json"],
+        capture_output=True, text=True, check=True, timeout=300)
+    result = json.loads(out.stdout)
+    assert result["courses"] == 20 and result["stale"] == 4
+    assert {"current_s", "refresh_s", "simulate_ratio"} <= set(result)

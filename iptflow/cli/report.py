@@ -12,6 +12,7 @@ from iptflow.research.html import render_html
 from iptflow.research.plot import course_svg
 from iptflow.research.report import build_report, render_text, stale_count
 from iptflow.store.api import Store
+from iptflow.store.errors import StoreReadOnly
 
 
 @click.command()
@@ -28,11 +29,12 @@ def report(db_path: str, as_json: bool, html_path: str | None, read_only: bool,
     """Courses by state, sessions, time in phase, deviations and outcomes of every course in DB.
 
     Simulated (synthetic) courses are labelled as such in every output. The report first
-    stores the report rows of courses that changed since the last report (unless --read-only).
+    stores the report rows of courses that changed since the last report (unless --read-only,
+    or DB cannot be written: then they are recomputed in memory).
     """
     if html_path:
         check_writable(html_path)  # before the work: a typo in a directory costs nothing
-    with open_store(db_path, readonly=read_only) as store:
+    with _open_for_report(db_path, read_only) as store:
         show = show_progress(progress_choice)
         with progress(stale_count(store) if show else 0, "reporting", show) as bar:
             data = build_report(store, progress=bar.update)
@@ -45,6 +47,25 @@ def report(db_path: str, as_json: bool, html_path: str | None, read_only: bool,
         echo(render_text(data))
         if html_path:
             echo(f"wrote {html_path}")
+
+
+def _open_for_report(db_path: str, read_only: bool) -> Store:
+    """The store to report on: read-only first, so a file that is not an iptflow store (or
+    needs an upgrade) is refused untouched; reopened for writing only when report rows are stale
+    and ``--read-only`` was not given. A store that cannot be written (a read-only file or
+    directory) is reported on as with ``--read-only``: stale rows recomputed in memory."""
+    store = open_store(db_path, readonly=True)
+    try:
+        if read_only or not stale_count(store):
+            return store
+    except BaseException:
+        store.close()
+        raise
+    store.close()
+    try:
+        return open_store(db_path)
+    except StoreReadOnly:
+        return open_store(db_path, readonly=True)
 
 
 def _example_timeline(store: Store) -> str | None:

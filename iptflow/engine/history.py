@@ -8,9 +8,10 @@ and nothing more until then.
 
 It behaves as the list of decoded events ``Course`` keeps otherwise: ``len`` (no decoding),
 iteration, ``reversed``, indexing and slicing (a slice is a plain ``list``), ``append``,
-``clear``, ``del h[i:]`` and every other mutable-sequence operation, and equality with
-lists. What decoding raises (the store's ``CorruptCourse``, naming the course and event)
-propagates from the read that needed the event.
+``clear``, ``del h[i:]`` and every other mutable-sequence operation (one that would move an
+event not decoded yet, such as an insertion or a deletion before the end, decodes every event
+first), and equality with lists. What decoding raises (the store's ``CorruptCourse``, naming
+the course and event) propagates from the read that needed the event.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class LazyHistory(MutableSequence[Any]):
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value like a list
 
     def __init__(self, texts: Sequence[str], decode: Decode) -> None:
-        self._texts: list[str | None] = list(texts)
+        self._texts: list[str | None] = list(texts)  # by position in the log
         self._items: list[Any] = [_PENDING] * len(self._texts)
         self._pending = len(self._texts)
         self._decode = decode
@@ -120,22 +121,24 @@ class LazyHistory(MutableSequence[Any]):
         return (list, (self.decoded(),))
 
     # -- changing ------------------------------------------------------------------------------
+    # An event not decoded yet is always at its position in the stored log (what ``decode`` is
+    # told): appending, replacing one event and deleting a tail (``del h[n:]``, what ``Course``
+    # does) move none; any other change that would move one decodes every event first.
     def append(self, value: Any) -> None:
         self._items.append(value)
-        self._texts.append(None)
 
     def extend(self, values: Iterable[Any]) -> None:
-        for value in values:
-            self.append(value)
+        self._items.extend(values)
 
     def clear(self) -> None:
         self._items.clear()
-        self._texts.clear()
+        self._texts = []
         self._pending = 0
 
     def insert(self, index: int, value: Any) -> None:
+        if self._pending and index < len(self._items):
+            self.decoded()
         self._items.insert(index, value)
-        self._texts.insert(index, None)
 
     @overload
     def __setitem__(self, index: SupportsIndex, value: Any) -> None: ...
@@ -143,28 +146,30 @@ class LazyHistory(MutableSequence[Any]):
     def __setitem__(self, index: slice, value: Iterable[Any]) -> None: ...
 
     def __setitem__(self, index: SupportsIndex | slice, value: Any) -> None:
-        if isinstance(index, slice):
-            values = list(value)
-            self._forget(index)
-            self._items[index] = values
-            self._texts[index] = [None] * len(values)
-        else:
-            self._forget(index)
-            self._items[index] = value
-            self._texts[index] = None
-
-    def __delitem__(self, index: SupportsIndex | slice) -> None:
-        self._forget(index)
-        del self._items[index]
-        del self._texts[index]
-
-    def _forget(self, index: SupportsIndex | slice) -> None:
-        """Count the pending events at ``index`` as gone (they are replaced or deleted)."""
-        if not self._pending:
-            return
         items = self._items
         if isinstance(index, slice):
-            self._pending -= sum(1 for i in range(*index.indices(len(items)))
-                                 if items[i] is _PENDING)
-        elif items[index] is _PENDING:
-            self._pending -= 1
+            if self._pending:
+                self.decoded()
+            items[index] = value
+        else:
+            if items[index] is _PENDING:
+                self._pending -= 1
+            items[index] = value
+
+    def __delitem__(self, index: SupportsIndex | slice) -> None:
+        items = self._items
+        if self._pending:
+            n = len(items)
+            if isinstance(index, slice):
+                start, stop, step = index.indices(n)
+                gone = range(start, stop, step)
+                tail = step == 1 and (stop >= n or start >= stop)
+            else:
+                i = index.__index__()
+                gone = range(i + n if i < 0 else i, (i + n if i < 0 else i) + 1)
+                tail = gone.start >= n - 1
+            if tail:
+                self._pending -= sum(1 for i in gone if 0 <= i < n and items[i] is _PENDING)
+            else:
+                self.decoded()
+        del items[index]
