@@ -281,3 +281,35 @@ def test_the_report_bench_runs(tmp_path: Path) -> None:
     result = json.loads(out.stdout)
     assert result["courses"] == 20 and result["stale"] == 4
     assert {"current_s", "refresh_s", "simulate_ratio"} <= set(result)
+
+
+def test_the_report_command_stores_stale_rows_unless_read_only(tmp_path: Path) -> None:
+    """``iptflow report`` refreshes stale rows in the store; with ``--read-only`` it stores
+    nothing and prints the same report; a store with nothing stale is not written to."""
+    from click.testing import CliRunner
+
+    from iptflow.cli import cli
+
+    real, synthetic = known_courses()
+    db = tmp_path / "s.db"
+    with Store.open(db, clock=None) as store:
+        store.import_many(real + synthetic)
+        assert stale_count(store) == 4
+    runner = CliRunner()
+    read_only = runner.invoke(cli, ["report", "--db", str(db), "--json", "--read-only"])
+    assert read_only.exit_code == 0, read_only.output
+    with Store.open(db, readonly=True) as store:
+        assert stale_count(store) == 4
+    stored = runner.invoke(cli, ["report", "--db", str(db), "--json"])
+    assert stored.exit_code == 0, stored.output
+    assert json.loads(stored.output) == json.loads(read_only.output)
+    with Store.open(db, readonly=True) as store:
+        assert stale_count(store) == 0
+    with Store.open(db) as store:  # checkpointed: what follows would show in the file
+        store.recorder.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    current = db.read_bytes()
+    again = runner.invoke(cli, ["report", "--db", str(db), "--json"])
+    assert again.exit_code == 0 and json.loads(again.output) == json.loads(stored.output)
+    assert db.read_bytes() == current
+    wal = Path(f"{db}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
