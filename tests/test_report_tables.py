@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from test_migration import AT, CHANGING, CLEAN, V2
 from test_report import courses as known_courses
 
+from iptflow.cli import cli
 from iptflow.research.model import TrajectoryModel
 from iptflow.research.report import PHASE_ORDER, build_report, stale_count
 from iptflow.research.report_facts import replay_facts
@@ -286,10 +288,6 @@ def test_the_report_bench_runs(tmp_path: Path) -> None:
 def test_the_report_command_stores_stale_rows_unless_read_only(tmp_path: Path) -> None:
     """``iptflow report`` refreshes stale rows in the store; with ``--read-only`` it stores
     nothing and prints the same report; a store with nothing stale is not written to."""
-    from click.testing import CliRunner
-
-    from iptflow.cli import cli
-
     real, synthetic = known_courses()
     db = tmp_path / "s.db"
     with Store.open(db, clock=None) as store:

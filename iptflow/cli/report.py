@@ -34,9 +34,10 @@ def report(db_path: str, as_json: bool, html_path: str | None, read_only: bool,
     """
     if html_path:
         check_writable(html_path)  # before the work: a typo in a directory costs nothing
-    with _open_for_report(db_path, read_only) as store:
-        show = show_progress(progress_choice)
-        with progress(stale_count(store) if show else 0, "reporting", show) as bar:
+    show = show_progress(progress_choice)
+    store, stale = _open_for_report(db_path, read_only, count=show)
+    with store:
+        with progress(stale, "reporting", show) as bar:
             data = build_report(store, progress=bar.update)
         timeline = _example_timeline(store) if html_path else None
     if html_path:
@@ -49,23 +50,29 @@ def report(db_path: str, as_json: bool, html_path: str | None, read_only: bool,
             echo(f"wrote {html_path}")
 
 
-def _open_for_report(db_path: str, read_only: bool) -> Store:
-    """The store to report on: read-only first, so a file that is not an iptflow store (or
-    needs an upgrade) is refused untouched; reopened for writing only when report rows are stale
-    and ``--read-only`` was not given. A store that cannot be written (a read-only file or
-    directory) is reported on as with ``--read-only``: stale rows recomputed in memory."""
+def _open_for_report(db_path: str, read_only: bool, *, count: bool) -> tuple[Store, int]:
+    """The store to report on and how many courses' report rows are stale (counted once: for
+    the progress bar, and to decide whether to write; 0 when neither needs it).
+
+    Opened read-only first, so a file that is not an iptflow store (or needs an upgrade) is
+    refused untouched; reopened for writing only when rows are stale and ``--read-only`` was
+    not given. A store that cannot be written (a read-only file or directory) is reported on
+    as with ``--read-only``: stale rows recomputed in memory."""
     store = open_store(db_path, readonly=True)
+    if read_only and not count:
+        return store, 0
     try:
-        if read_only or not stale_count(store):
-            return store
+        stale = stale_count(store)
     except BaseException:
         store.close()
         raise
+    if read_only or not stale:
+        return store, stale
     store.close()
     try:
-        return open_store(db_path)
+        return open_store(db_path), stale
     except StoreReadOnly:
-        return open_store(db_path, readonly=True)
+        return open_store(db_path, readonly=True), stale
 
 
 def _example_timeline(store: Store) -> str | None:

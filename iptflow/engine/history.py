@@ -166,8 +166,10 @@ class LazyHistory(MutableSequence[Any]):
                 tail = step == 1 and (stop >= n or start >= stop)
             else:
                 i = index.__index__()
-                gone = range(i + n if i < 0 else i, (i + n if i < 0 else i) + 1)
-                tail = gone.start >= n - 1
+                if i < 0:
+                    i += n
+                gone = range(i, i + 1)
+                tail = i >= n - 1
             if tail:
                 self._pending -= sum(1 for i in gone if 0 <= i < n and items[i] is _PENDING)
             else:
